@@ -1,0 +1,32 @@
+// Builds dist/: the ESM library + CLI (Node/Deno), the browser bundle, and type declarations.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+rmSync(`${root}dist`, { recursive: true, force: true });
+
+const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: true, logLevel: 'warning', absWorkingDir: root };
+
+// Library and CLI: code-split so `echoclip tokenize` never loads the GPU stack.
+await build({
+  ...common,
+  entryPoints: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
+  outdir: 'dist',
+  splitting: true,
+  platform: 'neutral',
+  mainFields: ['module', 'main'],
+  external: ['webgpu', 'node:*'],
+});
+
+// Browser: one file, no Node built-ins.
+await build({
+  ...common,
+  entryPoints: { echoclip: 'src/index.ts' },
+  outdir: 'dist/browser',
+  platform: 'browser',
+  external: ['webgpu'],
+});
+
+execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration'], { stdio: 'inherit', cwd: root });
+console.error('build: dist/ ready');

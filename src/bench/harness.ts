@@ -1,0 +1,90 @@
+// Benchmark harness: warm-up, repeated timed runs, median/min/max, rates. Writes the JSON shape
+// documented for `echoclip bench` (docs/cli.md). Times are wall-clock around submit → GPU done,
+// which is what a user waits for; the per-dispatch GPU profile is available separately.
+import type { AdapterDescription, Gpu } from '../gpu/device.js';
+
+export type Impl = 'echoclip' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs' | 'pytorch-cpu';
+
+export interface BenchCase {
+  suite: string;
+  name: string;
+  shape: string;
+  dtype: string;
+  impl: Impl;
+  variant: string;
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  gflops: number | null;
+  gbps: number | null;
+  peak_gpu_bytes: number | null;
+  items_per_s?: number;
+  repeats: number;
+}
+
+export interface BenchReport {
+  adapter: AdapterDescription;
+  started: string;
+  cases: BenchCase[];
+}
+
+export interface TimingOptions {
+  warmup: number;
+  repeats: number;
+  /** Stop repeating once this much time was spent (keeps CPU-adapter runs bounded). */
+  maxSeconds?: number;
+}
+
+export interface Timing {
+  median_ms: number;
+  min_ms: number;
+  max_ms: number;
+  repeats: number;
+}
+
+export function summarize(samples: number[]): Timing {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { median_ms: median, min_ms: s[0], max_ms: s[s.length - 1], repeats: s.length };
+}
+
+/** Times `run` (which records GPU work) until the GPU is done, `repeats` times after `warmup`. */
+export async function timeGpu(gpu: Gpu, run: () => void | Promise<void>, opts: TimingOptions): Promise<Timing> {
+  for (let i = 0; i < opts.warmup; i++) {
+    await run();
+    await gpu.sync();
+  }
+  const samples: number[] = [];
+  const deadline = performance.now() + (opts.maxSeconds ?? Infinity) * 1000;
+  for (let i = 0; i < opts.repeats; i++) {
+    const t0 = performance.now();
+    await run();
+    await gpu.sync();
+    samples.push(performance.now() - t0);
+    if (performance.now() > deadline) break;
+  }
+  return summarize(samples);
+}
+
+/** A plain-text table for stderr. */
+export function formatTable(cases: readonly BenchCase[]): string {
+  const head = ['suite', 'name', 'shape', 'dtype', 'impl', 'variant', 'median ms', 'min ms', 'GFLOP/s', 'GB/s'];
+  const rows = cases.map((c) => [c.suite, c.name, c.shape, c.dtype, c.impl, c.variant, c.median_ms.toFixed(2), c.min_ms.toFixed(2), c.gflops?.toFixed(2) ?? '', c.gbps?.toFixed(2) ?? '']);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i])).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** A Markdown table (README / bench/RESULTS.md). */
+export function formatMarkdown(report: BenchReport): string {
+  const a = report.adapter;
+  const lines = [
+    `Adapter: ${a.description} (${a.runtime}${a.fallback ? ', software' : ''}; features: ${a.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none'}) — ${report.started}`,
+    '',
+    '| suite | name | shape | dtype | impl | variant | median ms | min ms | GFLOP/s | GB/s |',
+    '|---|---|---|---|---|---|---:|---:|---:|---:|',
+    ...report.cases.map((c) => `| ${c.suite} | ${c.name} | ${c.shape} | ${c.dtype} | ${c.impl} | ${c.variant} | ${c.median_ms.toFixed(2)} | ${c.min_ms.toFixed(2)} | ${c.gflops?.toFixed(2) ?? ''} | ${c.gbps?.toFixed(2) ?? ''} |`),
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,50 @@
+import { EchoClipError } from '../errors.js';
+
+/** A subcommand: gets its own argv (after the command name); returns the exit code. */
+export type Command = (argv: string[]) => Promise<number>;
+
+// Lazy imports: `echoclip tokenize` must not load the GPU stack, and vice versa.
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  bench: { summary: 'benchmarks (JSON + table)', load: async () => (await import('./bench.js')).benchCommand },
+  probe: { summary: 'describe the WebGPU adapter and run the known-answer check', load: async () => (await import('./probe.js')).probeCommand },
+};
+
+/** Registers a command (used by modules that add commands, keeps main.ts free of edits). */
+export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
+  commands[name] = { summary, load };
+}
+
+function usage(): string {
+  const lines = ['usage: echoclip <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(11)} ${c.summary}`);
+  return lines.join('\n');
+}
+
+/** Prints a user error as one line; anything else is a bug and keeps its stack. */
+export function reportError(e: unknown): number {
+  if (e instanceof EchoClipError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 70;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const c = commands[name];
+  if (!c) {
+    process.stderr.write(`error: echoclip: unknown command '${name}' (run 'echoclip --help')\n`);
+    return 2;
+  }
+  try {
+    const run = await c.load();
+    return await run(rest);
+  } catch (e) {
+    return reportError(e);
+  }
+}

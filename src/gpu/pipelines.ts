@@ -1,0 +1,74 @@
+/** How a kernel binds its storage buffers (group 0, bindings 0..n-1 in this order). */
+export type StorageAccess = 'read' | 'read_write';
+
+/**
+ * A compute kernel: WGSL source plus how it binds. Storage buffers take bindings 0..n-1 of group 0;
+ * when `uniformBytes` > 0 a uniform block follows at binding n (bound with a dynamic offset into
+ * the recorder's per-submit uniform ring, so dispatches do not allocate).
+ */
+export interface KernelSpec {
+  /** Label for errors and profiles, e.g. "matmul/regblock". */
+  name: string;
+  code: string;
+  entryPoint?: string;
+  storage: readonly StorageAccess[];
+  uniformBytes?: number;
+  /** Pipeline-overridable constants (WGSL `override`). */
+  constants?: Record<string, number>;
+}
+
+export interface CompiledKernel {
+  spec: KernelSpec;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** Compiles each distinct kernel once; keyed by WGSL source, entry point, constants and bindings. */
+export class PipelineCache {
+  private readonly cache = new Map<string, CompiledKernel>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly watch: (check: Promise<GPUError | null>, what: string) => void,
+  ) {}
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  static key(spec: KernelSpec): string {
+    const c = spec.constants ? JSON.stringify(Object.entries(spec.constants).sort()) : '';
+    return `${spec.entryPoint ?? 'main'}|${spec.storage.join(',')}|${spec.uniformBytes ?? 0}|${c}|${spec.code}`;
+  }
+
+  get(spec: KernelSpec): CompiledKernel {
+    const key = PipelineCache.key(spec);
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const entries: GPUBindGroupLayoutEntry[] = spec.storage.map((access, i) => ({
+      binding: i,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: access === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    if (spec.uniformBytes) {
+      entries.push({ binding: spec.storage.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: spec.uniformBytes } });
+    }
+    this.device.pushErrorScope('validation');
+    let module = this.modules.get(spec.code);
+    if (!module) {
+      module = this.device.createShaderModule({ code: spec.code, label: spec.name });
+      this.modules.set(spec.code, module);
+    }
+    const layout = this.device.createBindGroupLayout({ entries, label: spec.name });
+    const pipeline = this.device.createComputePipeline({
+      label: spec.name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: spec.entryPoint ?? 'main', constants: spec.constants },
+    });
+    this.watch(this.device.popErrorScope(), `compiling kernel ${spec.name}`);
+    const compiled = { spec, pipeline, layout };
+    this.cache.set(key, compiled);
+    return compiled;
+  }
+}
