@@ -112,8 +112,8 @@ for icd in "$LVP_ICD" "$SWS_ICD"; do
   [ -f "$icd" ] && log "Vulkan ICD available: $icd"
 done
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -d "$here/node_modules/webgpu" ] && [ -f "$here/scripts/probe-adapter.mjs" ]; then
-  node "$here/scripts/probe-adapter.mjs" || true
+if [ -d "$here/node_modules/webgpu" ] && [ -f "$here/dist/cli/main.js" ]; then
+  XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)} node "$here/bin/echoclip.js" probe >&2 || log "no working WebGPU adapter yet"
 else
-  log "run 'npm ci' then 'node scripts/probe-adapter.mjs' to see the WebGPU adapter"
+  log "after 'npm ci', 'npx echoclip probe' shows the WebGPU adapter"
 fi

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { requestDevice } from '../gpu/device.js';
 import { formatMarkdown, formatTable, type BenchCase, type BenchReport } from '../bench/harness.js';
 import { benchMatmul } from '../bench/kernels.js';
+import { benchModels } from '../bench/models.js';
 import { UsageError } from '../errors.js';
 import { flagInt, flagString, parseArgs } from './args.js';
 
@@ -10,7 +11,7 @@ const SUITES = ['kernels', 'models', 'e2e', 'train', 'all'] as const;
 
 /** `echoclip bench [--suite kernels|models|e2e|train|all] [--json] [--out RESULT.json] [--md TABLE.md]`. */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', device: 'value', repeats: 'value', warmup: 'value' }, 'bench');
+  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value' }, 'bench');
   const suite = flagString(args, 'suite') ?? 'kernels';
   if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
   const gpu = await requestDevice({ adapter: flagString(args, 'device') });
@@ -20,6 +21,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`bench: ${gpu.adapter.description} (${gpu.adapter.runtime}, kernels: ${gpu.kernelProfile})\n`);
     if (suite === 'kernels' || suite === 'all') {
       cases.push(...(await benchMatmul(gpu, [256, 512, 1024], ['regblock', 'tiled'], timing)));
+    }
+    if (suite === 'models' || suite === 'all') {
+      cases.push(...(await benchModels(gpu, { frames: flagInt(args, 'frames', 'bench', 20), log: (l) => process.stderr.write(`bench: ${l}\n`) })));
     }
     const report: BenchReport = { adapter: gpu.adapter, started: new Date().toISOString(), cases };
     process.stderr.write(formatTable(cases) + '\n');

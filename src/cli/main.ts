@@ -5,6 +5,8 @@ export type Command = (argv: string[]) => Promise<number>;
 
 // Lazy imports: `echoclip tokenize` must not load the GPU stack, and vice versa.
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  convert: { summary: 'convert open_clip_pytorch_model.bin to safetensors (f32 or f16)', load: async () => (await import('./convert.js')).convertCommand },
+  embed: { summary: 'image/text features and embeddings (safetensors)', load: async () => (await import('./embed.js')).embedCommand },
   bench: { summary: 'benchmarks (JSON + table)', load: async () => (await import('./bench.js')).benchCommand },
   probe: { summary: 'describe the WebGPU adapter and run the known-answer check', load: async () => (await import('./probe.js')).probeCommand },
 };

@@ -131,9 +131,9 @@ export class Gpu {
     const override = envVar('ECHOCLIP_KERNEL_PROFILE');
     this.kernelProfile = override === 'software' || override === 'gpu' ? override : adapter.fallback ? 'software' : 'gpu';
     const watch = (check: Promise<GPUError | null>, what: string) => this.watch(check, what);
-    this.pool = new BufferPool(device, device.limits.maxBufferSize, watch);
     this.pipelines = new PipelineCache(device, watch);
     this.recorder = new CommandRecorder(device, this.pipelines, watch, device.limits.maxComputeWorkgroupsPerDimension, this.timestampQuery);
+    this.pool = new BufferPool(device, device.limits.maxBufferSize, watch, () => this.recorder.flush());
     void device.lost.then((info) => {
       this.lostInfo = info;
     });
@@ -216,7 +216,7 @@ export class Gpu {
     if (this.destroyed) return;
     this.destroyed = true;
     this.recorder.destroy();
-    this.pool.trim();
+    if (!this.lostInfo) this.pool.trim();
     this.device.destroy();
   }
 }

@@ -1,4 +1,5 @@
 import { ShapeError } from '../errors.js';
+import { f16ToF32Array, f32ToF16Array } from '../io/half.js';
 
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 export type TypedArrayFor<D extends DType> = D extends 'f16' ? Uint16Array : D extends 'i32' ? Int32Array : D extends 'u32' ? Uint32Array : Float32Array;
@@ -38,52 +39,13 @@ export function hostView(dtype: DType, buf: ArrayBuffer, n: number): HostArray {
   }
 }
 
-// f32 <-> IEEE binary16, round to nearest even (matches PyTorch's .half()).
-const f32buf = new Float32Array(1);
-const u32buf = new Uint32Array(f32buf.buffer);
-
-export function f32ToF16Bits(v: number): number {
-  f32buf[0] = v;
-  const x = u32buf[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow -> 0
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // may carry into the exponent: still correct
-  return sign | half;
-}
-
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
+// binary16 conversions live in one place (src/io/half.ts); re-exported for the GPU side.
+export { f16BitsToF32, f32ToF16Bits } from '../io/half.js';
 
 export function toF16Array(src: ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f32ToF16Bits(src[i]);
-  return out;
+  return f32ToF16Array(src instanceof Float32Array ? src : Float32Array.from(src));
 }
 
 export function fromF16Array(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f16BitsToF32(src[i]);
-  return out;
+  return f16ToF32Array(src);
 }

@@ -16,12 +16,22 @@ export class BufferPool {
   inUseBytes = 0;
   /** High-water mark of allocatedBytes since the last resetPeak(). */
   peakBytes = 0;
+  /** Bytes sitting in free lists. */
+  freeBytes = 0;
+  /**
+   * Cap on idle free-listed bytes: a forward pass walks through many size classes (each ConvNeXt
+   * stage has its own), and keeping all of them would add up to the sum of every stage's working
+   * set. Past the cap, a pool miss first destroys idle buffers, oldest first.
+   */
+  freeCap = 32 * 2 ** 20;
 
   constructor(
     private readonly device: GPUDevice,
     private readonly maxBufferSize: number,
     /** Called with a promise that rejects/resolves with an out-of-memory error, if any. */
     private readonly watch: (check: Promise<GPUError | null>, what: string) => void,
+    /** Submits recorded work: a buffer may only be destroyed once the commands using it are submitted. */
+    private readonly beforeEvict: () => void = () => undefined,
   ) {}
 
   static roundSize(bytes: number): number {
@@ -31,8 +41,12 @@ export class BufferPool {
     return Math.ceil(b / step) * step;
   }
 
-  acquire(bytes: number, usage: GPUBufferUsageFlags, label = 'buffer'): GPUBuffer {
-    const size = BufferPool.roundSize(bytes);
+  /**
+   * A buffer of at least `bytes`. `exact` skips the size-class rounding (for long-lived tensors
+   * such as weights, where 12 % slack on 600 MB would matter and reuse never happens).
+   */
+  acquire(bytes: number, usage: GPUBufferUsageFlags, label = 'buffer', exact = false): GPUBuffer {
+    const size = exact ? Math.max(4, Math.ceil(bytes / 4) * 4) : BufferPool.roundSize(bytes);
     if (size > this.maxBufferSize) {
       throw new LimitError(label, `needs a ${size}-byte buffer but the device allows at most ${this.maxBufferSize}`, { hint: 'use a smaller batch, f16 weights, or a GPU with more memory' });
     }
@@ -41,8 +55,10 @@ export class BufferPool {
     const hit = list?.pop();
     if (hit) {
       this.inUseBytes += size;
+      this.freeBytes -= size;
       return hit;
     }
+    if (this.freeBytes > this.freeCap) this.evict(this.freeCap / 2);
     this.device.pushErrorScope('out-of-memory');
     let buffer: GPUBuffer;
     try {
@@ -64,17 +80,27 @@ export class BufferPool {
     if (!list) this.free.set(key, (list = []));
     list.push(buffer);
     this.inUseBytes -= buffer.size;
+    this.freeBytes += buffer.size;
+  }
+
+  /** Destroys idle buffers (oldest size classes first) until at most `keep` bytes stay free. */
+  private evict(keep: number): void {
+    this.beforeEvict();
+    for (const [key, list] of this.free) {
+      while (list.length && this.freeBytes > keep) {
+        const b = list.shift()!;
+        this.freeBytes -= b.size;
+        this.allocatedBytes -= b.size;
+        b.destroy();
+      }
+      if (!list.length) this.free.delete(key);
+      if (this.freeBytes <= keep) break;
+    }
   }
 
   /** Destroys every free-listed buffer (returns memory to the driver). */
   trim(): void {
-    for (const list of this.free.values()) {
-      for (const b of list) {
-        this.allocatedBytes -= b.size;
-        b.destroy();
-      }
-    }
-    this.free.clear();
+    this.evict(0);
   }
 
   resetPeak(): void {

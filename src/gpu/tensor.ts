@@ -42,11 +42,11 @@ export class Tensor implements Bindable {
   }
 
   /** An uninitialised tensor from the pool. */
-  static empty(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32', label = 'tensor'): Tensor {
+  static empty(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32', label = 'tensor', exact = false): Tensor {
     checkShape(shape, label);
     gpu.assertAlive();
     const bytes = align4(numel(shape) * BYTES_PER_ELEMENT[dtype]);
-    const buffer = gpu.pool.acquire(bytes, STORAGE_USAGE(), label);
+    const buffer = gpu.pool.acquire(bytes, STORAGE_USAGE(), label, exact);
     return new Tensor(gpu, buffer, [...shape], dtype, 0, null);
   }
 
@@ -58,9 +58,9 @@ export class Tensor implements Bindable {
 
   /**
    * Uploads host data. f16 tensors accept a Float32Array (converted, round-to-nearest-even) or the
-   * raw binary16 bits as a Uint16Array.
+   * raw binary16 bits as a Uint16Array. `exact` allocates exactly (no pool rounding): for weights.
    */
-  static from(gpu: Gpu, data: HostArray | readonly number[], shape: readonly number[], dtype?: DType, label = 'tensor'): Tensor {
+  static from(gpu: Gpu, data: HostArray | readonly number[], shape: readonly number[], dtype?: DType, label = 'tensor', exact = false): Tensor {
     const dt: DType = dtype ?? (data instanceof Int32Array ? 'i32' : data instanceof Uint32Array ? 'u32' : data instanceof Uint16Array ? 'f16' : 'f32');
     const n = numel(shape);
     if (data.length !== n) throw new ShapeError(label, `has ${data.length} values but shape [${shape.join(', ')}] needs ${n}`);
@@ -69,7 +69,7 @@ export class Tensor implements Bindable {
     else if (dt === 'f32') host = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
     else if (dt === 'i32') host = data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>);
     else host = data instanceof Uint32Array ? data : Uint32Array.from(data as ArrayLike<number>);
-    const t = Tensor.empty(gpu, shape, dt, label);
+    const t = Tensor.empty(gpu, shape, dt, label, exact);
     t.write(host);
     return t;
   }

@@ -142,6 +142,26 @@ describe('buffer pool, pipeline cache, recorder', () => {
     t2.release();
   });
 
+  it('keeps idle memory under the free cap by evicting old size classes (after submitting)', async () => {
+    const gpu = await testGpu();
+    gpu.pool.trim();
+    const cap = gpu.pool.freeCap;
+    gpu.pool.freeCap = 1 << 20;
+    try {
+      const eye = Tensor.from(gpu, [1, 0, 0, 1], [2, 2]);
+      for (let i = 0; i < 40; i++) {
+        const t = Tensor.zeros(gpu, [2, 4096 + i * 700]); // a new size class every time
+        const r = matmul(eye, t); // recorded work reading t, not yet submitted
+        t.release();
+        r.release();
+      }
+      expect(gpu.pool.freeBytes).toBeLessThanOrEqual((1 << 20) + 64 * 1024);
+      await gpu.sync(); // no use of a destroyed buffer was submitted
+    } finally {
+      gpu.pool.freeCap = cap;
+    }
+  });
+
   it('compiles each distinct kernel once', async () => {
     const gpu = await testGpu();
     const a = Tensor.from(gpu, [1, 2, 3, 4], [2, 2]);

@@ -1,0 +1,137 @@
+// Dense-op benchmarks at the full-size EchoCLIP shapes (ConvNeXt-Base at 224×224: channels
+// 128/256/512/1024 at 56/28/14/7; text width 512, 77 tokens, MLP 2048): linear layers with their
+// fused epilogues as the models use them, the patchify convolutions and the 7×7 depthwise conv,
+// in f32 and (where the adapter has shader-f16) with f16 storage.
+import type { Gpu } from '../gpu/device.js';
+import { Tensor } from '../gpu/tensor.js';
+import { packConv2dWeight, patchConv2d } from '../kernels/conv2d.js';
+import { defaultDepthwiseTile, depthwiseConv2d, packDepthwiseWeight } from '../kernels/depthwise.js';
+import { defaultMatmulVariant, linear } from '../kernels/matmul.js';
+import type { FloatDType } from '../kernels/wgsl.js';
+import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
+
+/** Deterministic small values (timing does not depend on them; NaN/denormal-free). */
+function filled(n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = ((i * 7919) % 1000) / 1000 - 0.5;
+  return out;
+}
+
+function dtypes(gpu: Gpu): FloatDType[] {
+  return gpu.f16 ? ['f32', 'f16'] : ['f32'];
+}
+
+// One wall-clock sample waits for the GPU, and small kernels finish faster than that wait
+// resolves (Dawn polls in ~8 ms steps on some platforms): record enough back-to-back dispatches
+// for ~0.2 GFLOP per sample and report per-dispatch times.
+const FLOPS_PER_SAMPLE = 2e8;
+const MAX_REPS = 32;
+
+async function measure(gpu: Gpu, name: string, shape: string, dtype: FloatDType, variant: string, flops: number, bytes: number, timing: TimingOptions, run: () => void): Promise<BenchCase> {
+  const reps = Math.min(MAX_REPS, Math.max(1, Math.round(FLOPS_PER_SAMPLE / flops)));
+  gpu.pool.resetPeak();
+  const t = await timeGpu(gpu, () => {
+    for (let i = 0; i < reps; i++) run();
+  }, timing);
+  const median = t.median_ms / reps;
+  return {
+    suite: 'kernels-dense', name, shape, dtype, impl: 'echoclip', variant,
+    median_ms: median, min_ms: t.min_ms / reps, max_ms: t.max_ms / reps, repeats: t.repeats,
+    gflops: flops / (median * 1e6), gbps: bytes / (median * 1e6), peak_gpu_bytes: gpu.pool.peakBytes,
+  };
+}
+
+interface LinearCase {
+  label: string;
+  rows: number;
+  inF: number;
+  outF: number;
+  /** Epilogue as the model uses it. */
+  epilogue: 'bias' | 'bias+gelu' | 'bias+scale+residual' | 'none';
+}
+
+/** The linear layers of both towers (rows = N·H·W for the image tower, 77 tokens for text). */
+export const LINEAR_CASES: readonly LinearCase[] = [
+  { label: 'convnext s0 fc1', rows: 3136, inF: 128, outF: 512, epilogue: 'bias+gelu' },
+  { label: 'convnext s0 fc2', rows: 3136, inF: 512, outF: 128, epilogue: 'bias+scale+residual' },
+  { label: 'convnext s3 fc1', rows: 49, inF: 1024, outF: 4096, epilogue: 'bias+gelu' },
+  { label: 'text in_proj', rows: 77, inF: 512, outF: 1536, epilogue: 'bias' },
+  { label: 'text mlp fc1', rows: 77, inF: 512, outF: 2048, epilogue: 'bias+gelu' },
+];
+
+export async function benchLinear(gpu: Gpu, timing: TimingOptions, cases: readonly LinearCase[] = LINEAR_CASES): Promise<BenchCase[]> {
+  const out: BenchCase[] = [];
+  for (const c of cases) {
+    for (const dt of dtypes(gpu)) {
+      const x = Tensor.from(gpu, filled(c.rows * c.inF), [c.rows, c.inF], dt);
+      const w = Tensor.from(gpu, filled(c.outF * c.inF), [c.outF, c.inF], dt);
+      const bias = c.epilogue === 'none' ? undefined : Tensor.from(gpu, filled(c.outF), [c.outF], dt);
+      const scale = c.epilogue === 'bias+scale+residual' ? Tensor.from(gpu, filled(c.outF), [c.outF], dt) : undefined;
+      const y = Tensor.from(gpu, filled(c.rows * c.outF), [c.rows, c.outF], dt);
+      // The residual variant updates y in place (x += gamma ⊙ f(x)), as the ConvNeXt block does.
+      const run = () => void linear(x, w, bias, { gelu: c.epilogue === 'bias+gelu', scale, residual: scale ? y : undefined, out: y });
+      const el = dt === 'f16' ? 2 : 4;
+      const bytes = el * (c.rows * c.inF + c.outF * c.inF + c.rows * c.outF * (scale ? 2 : 1));
+      out.push(await measure(gpu, `linear ${c.label} (${c.epilogue})`, `${c.rows}x${c.inF}->${c.outF}`, dt, defaultMatmulVariant(gpu), 2 * c.rows * c.inF * c.outF, bytes, timing, run));
+      for (const t of [x, w, bias, scale, y]) t?.release();
+    }
+  }
+  return out;
+}
+
+/** Stem (NCHW pixels, k4 s4) and the three downsamples (NHWC, k2 s2) of ConvNeXt-Base at 224². */
+export async function benchPatchConv(gpu: Gpu, timing: TimingOptions): Promise<BenchCase[]> {
+  const out: BenchCase[] = [];
+  const convs = [
+    { label: 'stem', layout: 'nchw' as const, H: 224, Cin: 3, Cout: 128, k: 4 },
+    { label: 'downsample s1', layout: 'nhwc' as const, H: 56, Cin: 128, Cout: 256, k: 2 },
+    { label: 'downsample s2', layout: 'nhwc' as const, H: 28, Cin: 256, Cout: 512, k: 2 },
+    { label: 'downsample s3', layout: 'nhwc' as const, H: 14, Cin: 512, Cout: 1024, k: 2 },
+  ];
+  for (const c of convs) {
+    for (const dt of dtypes(gpu)) {
+      const Ho = c.H / c.k;
+      const xShape = c.layout === 'nchw' ? [1, c.Cin, c.H, c.H] : [1, c.H, c.H, c.Cin];
+      const wt = [c.Cout, c.Cin, c.k, c.k];
+      const wData = filled(c.Cout * c.Cin * c.k * c.k);
+      const packed = c.layout === 'nhwc' ? packConv2dWeight(wData, wt) : { data: wData, shape: wt };
+      const x = Tensor.from(gpu, filled(c.Cin * c.H * c.H), xShape, dt);
+      const w = Tensor.from(gpu, packed.data, packed.shape, dt);
+      const bias = Tensor.from(gpu, filled(c.Cout), [c.Cout], dt);
+      const y = Tensor.empty(gpu, [1, Ho, Ho, c.Cout], dt);
+      const el = dt === 'f16' ? 2 : 4;
+      const flops = 2 * Ho * Ho * c.Cout * c.Cin * c.k * c.k;
+      const bytes = el * (x.size + w.size + y.size);
+      out.push(await measure(gpu, `conv2d ${c.label} k${c.k}s${c.k} ${c.layout}`, `${c.H}x${c.H}x${c.Cin}->${Ho}x${Ho}x${c.Cout}`, dt, `implicit gemm ${defaultMatmulVariant(gpu)}`, flops, bytes, timing, () => void patchConv2d(x, w, { inputLayout: c.layout, bias, out: y })));
+      for (const t of [x, w, bias, y]) t.release();
+    }
+  }
+  return out;
+}
+
+/** The 7×7 depthwise conv of each ConvNeXt-Base stage (NHWC, pad 3, bias). */
+export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tileW?: number): Promise<BenchCase[]> {
+  const out: BenchCase[] = [];
+  for (const [H, C] of [[56, 128], [28, 256], [14, 512], [7, 1024]]) {
+    for (const dt of dtypes(gpu)) {
+      const x = Tensor.from(gpu, filled(H * H * C), [1, H, H, C], dt);
+      const wp = packDepthwiseWeight(filled(C * 49), [C, 1, 7, 7]);
+      const w = Tensor.from(gpu, wp.data, wp.shape, dt);
+      const bias = Tensor.from(gpu, filled(C), [C], dt);
+      const y = Tensor.empty(gpu, [1, H, H, C], dt);
+      const el = dt === 'f16' ? 2 : 4;
+      out.push(
+        await measure(gpu, 'depthwise 7x7', `${H}x${H}x${C}`, dt, `tileW ${tileW ?? defaultDepthwiseTile(gpu)}`, 2 * 49 * H * H * C, el * (2 * H * H * C + 49 * C), timing, () =>
+          void depthwiseConv2d(x, w, { bias, out: y, tileW }),
+        ),
+      );
+      for (const t of [x, w, bias, y]) t.release();
+    }
+  }
+  return out;
+}
+
+/** All dense-op cases (what `echoclip bench --suite kernels-dense` runs). */
+export async function benchDense(gpu: Gpu, timing: TimingOptions): Promise<BenchCase[]> {
+  return [...(await benchLinear(gpu, timing)), ...(await benchPatchConv(gpu, timing)), ...(await benchDepthwise(gpu, timing))];
+}

@@ -1,0 +1,76 @@
+// The image tower: timm ConvNeXt trunk + open_clip head, composed from kernels only.
+// Runs channels-last (NHWC) end to end — see src/kernels/README.md: the stem reads the NCHW pixel
+// tensor and writes NHWC, so every LayerNorm is a last-axis norm and every MLP a plain linear over
+// [N·H·W, C] rows, with no permutes. Layer names in `capture` are the PyTorch module paths (the
+// golden fixtures' names); captured tensors are NHWC where PyTorch's are NCHW.
+import { ShapeError } from '../errors.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { patchConv2d } from '../kernels/conv2d.js';
+import { depthwiseConv2d } from '../kernels/depthwise.js';
+import { layerNorm } from '../kernels/layernorm.js';
+import { linear } from '../kernels/matmul.js';
+import { globalAvgPool } from '../kernels/pooling.js';
+import type { VisionConfig } from './config.js';
+import type { ParameterStore } from './parameters.js';
+
+/** Receives intermediate activations by module path; the model keeps them alive for the caller. */
+export type Capture = (name: string, t: Tensor) => void;
+
+export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: Tensor, capture?: Capture): Tensor {
+  if (pixels.dtype !== 'f32' || pixels.shape.length !== 4 || pixels.shape[1] !== 3) {
+    throw new ShapeError('image input', `must be f32 [N, 3, H, W] (normalised pixels), got ${pixels.dtype} [${pixels.shape.join(', ')}]`);
+  }
+  const eps = cfg.layerNormEps;
+  // Without a capture hook every intermediate goes back to the pool right after its last reader
+  // is recorded, so peak memory is a few activations, not the whole network.
+  const done = (t: Tensor): void => {
+    if (!capture) t.release();
+  };
+  const emit = (name: string, t: Tensor): Tensor => {
+    capture?.(name, t);
+    return t;
+  };
+  const w = (name: string) => p.get(`visual.${name}`);
+
+  let x = emit('visual.trunk.stem.0', patchConv2d(pixels, w('trunk.stem.0.weight'), { inputLayout: 'nchw', bias: w('trunk.stem.0.bias') }));
+  let y = emit('visual.trunk.stem', layerNorm(x, w('trunk.stem.1.weight'), w('trunk.stem.1.bias'), { eps }));
+  done(x);
+  x = y;
+  for (let s = 0; s < cfg.depths.length; s++) {
+    const sp = `trunk.stages.${s}`;
+    if (s > 0) {
+      y = emit(`visual.${sp}.downsample.0`, layerNorm(x, w(`${sp}.downsample.0.weight`), w(`${sp}.downsample.0.bias`), { eps }));
+      done(x);
+      x = emit(`visual.${sp}.downsample`, patchConv2d(y, w(`${sp}.downsample.1.weight`), { inputLayout: 'nhwc', bias: w(`${sp}.downsample.1.bias`) }));
+      done(y);
+    }
+    for (let b = 0; b < cfg.depths[s]; b++) {
+      const bp = `${sp}.blocks.${b}`;
+      const dw = emit(`visual.${bp}.conv_dw`, depthwiseConv2d(x, w(`${bp}.conv_dw.weight`), { bias: w(`${bp}.conv_dw.bias`) }));
+      const n = emit(`visual.${bp}.norm`, layerNorm(dw, w(`${bp}.norm.weight`), w(`${bp}.norm.bias`), { eps }));
+      done(dw);
+      const h = linear(n, w(`${bp}.mlp.fc1.weight`), w(`${bp}.mlp.fc1.bias`), { gelu: true });
+      done(n);
+      let out: Tensor;
+      if (capture) {
+        // The goldens hold the MLP output before the layer-scale multiply: compute it separately.
+        const m = emit(`visual.${bp}.mlp`, linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`)));
+        out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x });
+        void m;
+      } else {
+        // x ← x + gamma ⊙ fc2(h): one fused pass, written in place over the residual stream.
+        out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x, out: x });
+      }
+      done(h);
+      x = emit(b === cfg.depths[s] - 1 ? `visual.${sp}` : `visual.${bp}`, out);
+    }
+  }
+  const pooled = emit('visual.trunk.head.global_pool', globalAvgPool(x));
+  done(x);
+  const normed = emit('visual.trunk.head.norm', layerNorm(pooled, w('trunk.head.norm.weight'), w('trunk.head.norm.bias'), { eps }));
+  done(pooled);
+  emit('visual.trunk', normed);
+  const feat = emit('visual.head', linear(normed, w('head.proj.weight')));
+  done(normed);
+  return feat;
+}
