@@ -11,7 +11,7 @@ const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: true,
 // Library and CLI: code-split so `echoclip tokenize` never loads the GPU stack.
 await build({
   ...common,
-  entryPoints: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
+  entryPoints: { index: 'src/index.ts', node: 'src/node.ts', 'cli/main': 'src/cli/main.ts' },
   outdir: 'dist',
   splitting: true,
   platform: 'neutral',

@@ -5,6 +5,7 @@ export type Command = (argv: string[]) => Promise<number>;
 
 // Lazy imports: `echoclip tokenize` must not load the GPU stack, and vice versa.
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  tokenize: { summary: 'token ids for texts (CLIP BPE or EchoCLIP-R template)', load: async () => (await import('./tokenize.js')).tokenizeCommand },
   convert: { summary: 'convert open_clip_pytorch_model.bin to safetensors (f32 or f16)', load: async () => (await import('./convert.js')).convertCommand },
   embed: { summary: 'image/text features and embeddings (safetensors)', load: async () => (await import('./embed.js')).embedCommand },
   bench: { summary: 'benchmarks (JSON + table)', load: async () => (await import('./bench.js')).benchCommand },

@@ -160,14 +160,14 @@ export class CommandRecorder {
     this.endPass();
     const encoder = this.encoder;
     let readback: GPUBuffer | null = null;
+    let resolve: GPUBuffer | null = null;
     const labels = this.timedLabels;
     if (labels.length) {
       const bytes = labels.length * 16;
-      const resolve = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      resolve = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
       readback = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       encoder.resolveQuerySet(this.querySet!, 0, labels.length * 2, resolve, 0);
       encoder.copyBufferToBuffer(resolve, 0, readback, 0, bytes);
-      resolve.destroy();
     }
     if (this.uniformUsed) this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformStaging, 0, this.uniformUsed);
     this.device.pushErrorScope('out-of-memory');
@@ -175,6 +175,7 @@ export class CommandRecorder {
     this.device.queue.submit([encoder.finish()]);
     this.watch(this.device.popErrorScope(), 'submitting GPU work');
     this.watch(this.device.popErrorScope(), 'submitting GPU work');
+    resolve?.destroy(); // after the submit that uses it (destroy waits for the GPU)
     this.submitCount++;
     this.dispatchCount += this.pendingCount;
     this.encoder = null;

@@ -1,0 +1,5 @@
+// Node-only helpers: weights from directories, files and the hub cache; tokenizer and video files.
+export * from './io/node.js';
+export { openWeights, openWeightsFile, resolveWeightsFiles, type OpenedWeights, type OpenWeightsOptions } from './io/weights-node.js';
+export { loadClipBpeTokenizer, loadTemplateTokenizer } from './tokenizer/load-node.js';
+export { preprocessVideoFile, readVideoFile } from './video/video-node.js';
