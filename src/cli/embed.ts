@@ -3,7 +3,7 @@
 import { ShapeError, UsageError } from '../errors.js';
 import type { HostTensor } from '../io/dtype.js';
 import { serializeSafetensors } from '../io/safetensors.js';
-import { l2NormalizeRows } from '../models/clip.js';
+import { l2NormalizeRows } from '../tasks/array.js';
 import { preprocessVideoFile } from '../video/video-node.js';
 import { flagString, parseArgs, requireFlag } from './args.js';
 import { loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTensorArg, readTextsJson, TOKENIZER_FLAGS, writeFileAtomic } from './common.js';
@@ -64,14 +64,14 @@ export async function embedCommand(argv: string[]): Promise<number> {
       const bar = progressBar('image tower', { unit: 'items' });
       const f = await model.encodeImages(pixels.data, { onProgress: (d, n) => bar.update(d, n) });
       bar.finish();
-      result.push(['image_features', { dtype: 'F32', shape: [pixels.n, E], data: f }], ['image_embeddings', { dtype: 'F32', shape: [pixels.n, E], data: l2NormalizeRows(f, E) }]);
+      result.push(['image_features', { dtype: 'F32', shape: [pixels.n, E], data: f }], ['image_embeddings', { dtype: 'F32', shape: [pixels.n, E], data: l2NormalizeRows({ data: f, shape: [pixels.n, E] }).data }]);
     }
     if (tokens) {
       const n = tokens.length / model.config.text.contextLength;
       const bar = progressBar('text tower', { unit: 'items' });
       const f = await model.encodeTexts(tokens, { onProgress: (d, total) => bar.update(d, total) });
       bar.finish();
-      result.push(['text_features', { dtype: 'F32', shape: [n, E], data: f }], ['text_embeddings', { dtype: 'F32', shape: [n, E], data: l2NormalizeRows(f, E) }]);
+      result.push(['text_features', { dtype: 'F32', shape: [n, E], data: f }], ['text_embeddings', { dtype: 'F32', shape: [n, E], data: l2NormalizeRows({ data: f, shape: [n, E] }).data }]);
     }
     result.push(['logit_scale', { dtype: 'F32', shape: [], data: new Float32Array([model.logitScale]) }]);
     await writeFileAtomic(out, serializeSafetensors(result, { generator: 'echoclip-webgpu embed', adapter: gpu.adapter.description }));

@@ -8,6 +8,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   tokenize: { summary: 'token ids for texts (CLIP BPE or EchoCLIP-R template)', load: async () => (await import('./tokenize.js')).tokenizeCommand },
   convert: { summary: 'convert open_clip_pytorch_model.bin to safetensors (f32 or f16)', load: async () => (await import('./convert.js')).convertCommand },
   embed: { summary: 'image/text features and embeddings (safetensors)', load: async () => (await import('./embed.js')).embedCommand },
+  'zero-shot': { summary: 'echo_CLIP zero-shot tasks on a video (EF, binary, categorical)', load: async () => (await import('./zero-shot.js')).zeroShotCommand },
+  search: { summary: 'rank report texts for a video (EchoCLIP-R)', load: async () => (await import('./search.js')).searchCommand },
   bench: { summary: 'benchmarks (JSON + table)', load: async () => (await import('./bench.js')).benchCommand },
   probe: { summary: 'describe the WebGPU adapter and run the known-answer check', load: async () => (await import('./probe.js')).probeCommand },
 };

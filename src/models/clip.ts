@@ -118,15 +118,3 @@ export class EchoClipModel {
     this.params.release();
   }
 }
-
-/** Row-wise L2 normalisation (F.normalize, eps 1e-12) of host features. */
-export function l2NormalizeRows(x: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < x.length / dim; r++) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += x[r * dim + j] ** 2;
-    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let j = 0; j < dim; j++) out[r * dim + j] = x[r * dim + j] * inv;
-  }
-  return out;
-}

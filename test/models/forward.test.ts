@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/device.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { openWeights } from '../../src/io/weights-node.js';
-import { EchoClipModel, l2NormalizeRows } from '../../src/models/clip.js';
+import { EchoClipModel } from '../../src/models/clip.js';
+import { l2NormalizeRows as l2 } from '../../src/tasks/array.js';
+
+const l2NormalizeRows = (x: Float32Array, d: number) => l2({ data: x, shape: [x.length / d, d] }).data;
 import { permuteHost } from '../../src/kernels/conv2d.js';
 import { FIXTURES, golden, loadGoldens, toleranceFor, type Golden } from '../helpers/goldens.js';
 import { testGpu } from '../helpers/gpu.js';
