@@ -16,7 +16,8 @@ await build({
   splitting: true,
   platform: 'neutral',
   mainFields: ['module', 'main'],
-  external: ['webgpu', 'node:*'],
+  // Peers for `echoclip bench` are dev-only and loaded on demand: never bundled.
+  external: ['webgpu', 'node:*', 'onnxruntime-node', 'onnxruntime-web', 'onnxruntime-web/*', '@tensorflow/*'],
 });
 
 // Browser: one file, no Node built-ins.
