@@ -1,7 +1,7 @@
 // Builds dist/: the ESM library + CLI (Node/Deno), the browser bundle, and type declarations.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
@@ -28,6 +28,16 @@ await build({
   platform: 'browser',
   external: ['webgpu'],
 });
+
+// The browser demo (web/): page script + worker, both self-contained.
+await build({
+  ...common,
+  entryPoints: { main: 'web/main.ts', worker: 'web/worker.ts' },
+  outdir: 'dist/web',
+  platform: 'browser',
+  external: ['webgpu'],
+});
+copyFileSync(`${root}web/index.html`, `${root}dist/web/index.html`);
 
 execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration'], { stdio: 'inherit', cwd: root });
 console.error('build: dist/ ready');

@@ -14,7 +14,7 @@ import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
 
 const SUITE = 'kernels';
 const ROW_VARIANTS: readonly RowVariant[] = ['row', 'workgroup'];
-const ATTN_VARIANTS: readonly AttentionVariant[] = ['rowwise', 'tiled'];
+const ATTN_VARIANTS: readonly AttentionVariant[] = ['rowblock', 'tiled'];
 
 function seeded(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);

@@ -225,7 +225,7 @@ function describe(adapter: GPUAdapter, runtime: Runtime): AdapterDescription {
   const info = (adapter.info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
   const legacyFallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
   return {
-    description: info.description || info.device || '(adapter gives no description)',
+    description: info.description || info.device || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'WebGPU adapter (details hidden by the runtime)',
     vendor: info.vendor ?? '',
     architecture: info.architecture ?? '',
     device: info.device ?? '',

@@ -1,5 +1,8 @@
 // Shared WGSL snippets. Kernel files import these instead of repeating them (house style: no
 // copy-paste between kernels).
+import { ShapeError } from '../errors.js';
+import type { Gpu } from '../gpu/device.js';
+import type { Tensor } from '../gpu/tensor.js';
 
 /**
  * erf with max abs error 1.2e-7 (Numerical Recipes' erfc Chebyshev fit), so exact-erf GELU matches
@@ -76,4 +79,68 @@ export function foldWorkgroups(count: number, max: number): [number, number] {
 /** `enable f16;` when any storage binding of the kernel is f16 (must lead the module). */
 export function wgslEnableF16(used: boolean): string {
   return used ? 'enable f16;\n' : '';
+}
+
+/**
+ * WGSL storage element type for a float tensor bound `vec4`-wide or scalar: f32 / vec4f, or
+ * f16 / vec4<f16> (values are widened to f32 on load and narrowed on store).
+ */
+export function wgslFloatType(dtype: 'f32' | 'f16', vec4: boolean): string {
+  const s = dtype === 'f16' ? 'f16' : 'f32';
+  return vec4 ? `vec4<${s}>` : s;
+}
+
+/** Float storage dtypes of the norm/elementwise kernels. */
+export type FloatDType = 'f32' | 'f16';
+
+/** Launcher check: a float tensor, and f16 only where the adapter has shader-f16. */
+export function checkFloatTensor(gpu: { f16: boolean }, t: { dtype: string; shape: readonly number[] }, what: string): void {
+  if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new ShapeError(what, `must be f32 or f16, got ${t.dtype} [${t.shape.join(', ')}]`);
+  if (t.dtype === 'f16' && !gpu.f16) throw new ShapeError(what, 'is f16 but this adapter has no shader-f16', { hint: 'use f32 tensors on this adapter' });
+}
+
+/** The IEEE bits of an f32 value, for float fields of the all-u32 uniform blocks (read with bitcast<f32>). */
+export function f32Bits(v: number): number {
+  return new Uint32Array(new Float32Array([v]).buffer)[0];
+}
+
+/**
+ * Opens `main` for a grid folded by foldWorkgroups: defines `wg_id` (linear workgroup id), `lid`
+ * (local index) and `gid` (linear invocation id = wg_id · size + lid). The caller closes the brace
+ * and must bounds-check: the fold's last row may overshoot.
+ */
+export function wgslFoldedMain(size: number): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${size})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let wg_id = wid.y * nwg.x + wid.x;
+  let gid = wg_id * ${size}u + lid;
+`;
+}
+
+// ---- Simple one-invocation-per-item launches (backward kernels) ----
+
+/**
+ * Records a kernel whose WGSL opens with wgslFoldedMain(64) over `items` invocations: folds the
+ * grid, packs the all-u32 uniform block and binds storage in order (last `writes` bindings
+ * read_write). Used by the backward kernels, which are simple per-element / per-row loops.
+ */
+export function dispatchItems(
+  gpu: Gpu,
+  name: string,
+  code: string,
+  bindings: readonly Tensor[],
+  writes: number,
+  params: { bytes: number },
+  values: readonly number[],
+  items: number,
+): void {
+  if (items <= 0) return;
+  const storage = bindings.map((_, i) => (i >= bindings.length - writes ? 'read_write' : 'read') as 'read' | 'read_write');
+  gpu.dispatch({
+    kernel: { name, code, storage, uniformBytes: params.bytes },
+    bindings,
+    uniforms: packParams(params.bytes, values),
+    workgroups: foldWorkgroups(Math.ceil(items / 64), gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
 }

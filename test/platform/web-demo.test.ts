@@ -1,0 +1,97 @@
+// The browser demo in real Chromium (SwiftShader WebGPU): tiny fixture weights + the example video,
+// results equal to the CLI's, main thread responsive, a screenshot artifact, and the no-WebGPU message.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import puppeteer, { type Browser } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { zeroShotCommand } from '../../src/cli/zero-shot.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const shared = resolve(root, '../shared');
+const artifacts = resolve(root, 'artifacts');
+let server: Server;
+let browser: Browser;
+let origin = '';
+let profile = '';
+
+beforeAll(async () => {
+  const { startServer } = (await import(resolve(root, 'scripts/serve-demo.mjs'))) as { startServer: (port: number, data: string) => Promise<Server> };
+  server = await startServer(0, shared);
+  const addr = server.address();
+  origin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  profile = mkdtempSync(join(tmpdir(), 'echoclip-demo-'));
+  browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    userDataDir: profile,
+    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--window-size=1280,900'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((ok) => server?.close(ok));
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function cliResults(): Promise<Record<string, { mode: string; score?: number; prediction?: number; scores?: Record<string, number> }>> {
+  let out = '';
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+  try {
+    await zeroShotCommand(['--weights', `${shared}/fixtures/echoclip_tiny`, '--video', `${shared}/samples/example_video.avi`, '--task', 'all', '--prompts', `${shared}/samples/prompts_used.json`, '--vocab', `${shared}/vocab/bpe_simple_vocab_16e6.txt.gz`, '--json', '--no-cache']);
+  } finally {
+    spy.mockRestore();
+  }
+  return JSON.parse(out);
+}
+
+describe('browser demo', () => {
+  it('runs the tiny model on the example video in a worker and shows the CLI\'s numbers', async () => {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const q = new URLSearchParams({ weights: '/data/fixtures/echoclip_tiny', vocab: '/data/vocab/bpe_simple_vocab_16e6.txt.gz', prompts: '/data/samples/prompts_used.json', video: '/data/samples/example_video.avi', autorun: '1' });
+    await page.goto(`${origin}/?${q}`);
+    await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', { timeout: 400_000, polling: 500 });
+    const state = await page.evaluate(() => ({ state: document.body.dataset.state, status: document.getElementById('status')!.textContent, ef: document.getElementById('ef')!.textContent }));
+    expect(state.state, state.status ?? '').toBe('done');
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'web-demo.png'), fullPage: true });
+    const web = (await page.evaluate('window.__results')) as Awaited<ReturnType<typeof cliResults>>;
+    const longTasks = (await page.evaluate('window.__longTasks')) as number[];
+    const rows = await page.$$eval('#binary tr[data-task], #categorical tr[data-task]', (trs) => trs.length);
+    const cli = await cliResults();
+    expect(Object.keys(web)).toEqual(Object.keys(cli));
+    expect(rows).toBe(16);
+    for (const [name, c] of Object.entries(cli)) {
+      const w = web[name];
+      if (c.mode === 'binary') expect(Math.abs(w.score! - c.score!), name).toBeLessThan(1e-4);
+      else if (c.mode === 'regression') expect(Math.abs(w.prediction! - c.prediction!), name).toBeLessThanOrEqual(0.5);
+      else {
+        expect(w.prediction, name).toBe(c.prediction);
+        for (const k of Object.keys(c.scores!)) expect(Math.abs(w.scores![k] - c.scores![k]), `${name}.${k}`).toBeLessThan(1e-4);
+      }
+    }
+    expect(state.ef).toMatch(/%$/);
+    expect(errors).toEqual([]);
+    // The page stays responsive: the work is in the worker, no main-thread task reaches 100 ms.
+    expect(Math.max(0, ...longTasks)).toBeLessThan(100);
+    await page.close();
+  }, 600_000);
+
+  it('says clearly when the browser has no WebGPU', async () => {
+    const page = await browser.newPage();
+    await page.evaluateOnNewDocument(() => {
+      delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
+    });
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.body.dataset.state === 'no-webgpu', { timeout: 30_000 });
+    const text = await page.$eval('#status', (el) => el.textContent ?? '');
+    expect(text).toMatch(/no WebGPU/);
+    expect(await page.$eval('#run', (b) => (b as HTMLButtonElement).disabled)).toBe(true);
+    await page.close();
+  });
+});
