@@ -69,17 +69,10 @@ describe('echoclip zero-shot', () => {
     expect(warm).toEqual(reference);
   });
 
-  it('--video decodes and preprocesses the AVI; results agree with the reference within the decoder difference', async () => {
+  it('--video decodes and preprocesses the AVI bit-exactly like OpenCV: the same results as the reference', async () => {
     const r = JSON.parse(await capture(() => zeroShotCommand(['--weights', tiny, '--video', video, '--task', 'all', '--prompts', prompts, '--vocab', vocab, '--json'])));
-    expect(Object.keys(r)).toEqual(Object.keys(reference));
     expect(Object.keys(r)).toHaveLength(16);
-    for (const [name, ref] of Object.entries(reference)) {
-      const got = r[name];
-      expect(got.mode, name).toBe(ref.mode);
-      if (ref.mode === 'binary') expect(Math.abs(got.score - ref.score), name).toBeLessThan(5e-3);
-      if (ref.mode === 'regression') expect(Math.abs(got.prediction - ref.prediction), name).toBeLessThanOrEqual(2);
-      if (ref.mode === 'categorical') for (const [k, v] of Object.entries(ref.scores)) expect(Math.abs(got.scores[k] - v), `${name}.${k}`).toBeLessThan(5e-3);
-    }
+    expect(r).toEqual(reference);
   });
 
   it('a single task, and bad input as typed errors', async () => {

@@ -1,0 +1,70 @@
+// Test-only access to ../shared (read-only reference data): golden tensors and comparison helpers.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { HostTensor } from '../../src/io/dtype.js';
+import { parseSafetensors } from '../../src/io/safetensors.js';
+
+export const SHARED = process.env.ECHOCLIP_SHARED ?? path.resolve(import.meta.dirname, '../../../shared');
+export const sharedPath = (...parts: string[]): string => path.join(SHARED, ...parts);
+export const readShared = (...parts: string[]): Uint8Array => new Uint8Array(readFileSync(sharedPath(...parts)));
+
+export interface Golden {
+  metadata: Readonly<Record<string, string>>;
+  get(name: string): HostTensor;
+  u8(name: string): Uint8Array;
+  f32(name: string): Float32Array;
+  i32(name: string): Int32Array;
+}
+
+/** Every tensor of a golden file, read with the library's safetensors reader. */
+export async function loadGolden(file: string): Promise<Golden> {
+  const src = await parseSafetensors(readShared('fixtures', file), file);
+  const tensors = new Map<string, HostTensor>();
+  for (const info of src.tensors) tensors.set(info.name, await src.read(info.name));
+  const get = (name: string): HostTensor => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`golden ${file} has no tensor ${name}`);
+    return t;
+  };
+  const typed = <T>(name: string, dtype: string): T => {
+    const t = get(name);
+    if (t.dtype !== dtype) throw new Error(`${name} is ${t.dtype}, expected ${dtype}`);
+    return t.data as T;
+  };
+  return {
+    metadata: src.metadata,
+    get,
+    u8: (name) => typed<Uint8Array>(name, 'U8'),
+    f32: (name) => typed<Float32Array>(name, 'F32'),
+    i32: (name) => typed<Int32Array>(name, 'I32'),
+  };
+}
+
+/** max |a-b|, count of differing elements, and the exact-match fraction. */
+export function compareU8(a: Uint8Array, b: Uint8Array): { maxDiff: number; meanDiff: number; exact: number } {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let max = 0;
+  let sum = 0;
+  let same = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d > max) max = d;
+    sum += d;
+    if (d === 0) same++;
+  }
+  return { maxDiff: max, meanDiff: sum / a.length, exact: same / a.length };
+}
+
+/** Exact equality of two typed arrays without vitest's (very slow) diff of huge arrays on failure. */
+export function expectSameArray(a: ArrayLike<number>, b: ArrayLike<number>, what = 'arrays'): void {
+  if (a.length !== b.length) throw new Error(`${what}: length ${a.length} vs ${b.length}`);
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) {
+      if (first < 0) first = i;
+      bad++;
+    }
+  }
+  if (bad > 0) throw new Error(`${what}: ${bad} of ${a.length} elements differ; first at ${first}: ${a[first]} vs ${b[first]}`);
+}
