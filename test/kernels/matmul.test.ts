@@ -79,3 +79,19 @@ describe('matmul edge cases', () => {
     expect(defaultMatmulVariant(gpu)).toBe(gpu.adapter.fallback ? 'regblock' : 'tiled');
   });
 });
+
+describe('matmul grid folding', () => {
+  // 70000 (row block, batch) pairs exceed the 65535 workgroups a dimension may have: the launcher
+  // folds them over two dimensions and every batch must still be computed exactly once. The tiled
+  // variant shares the folded block index (BLOCK_INDEX) but would run 70000 256-wide workgroups,
+  // minutes on a CPU adapter, so only regblock runs this.
+  it.each<MatmulVariant>(['regblock'])('batch 70000 of 1×3·3×2 (%s)', async (variant) => {
+    const gpu = await testGpu();
+    const batch = 70000;
+    const a = randomArray(batch * 3, 91);
+    const b = randomArray(3 * 2, 92);
+    const c = matmul(Tensor.from(gpu, a, [batch, 1, 3]), Tensor.from(gpu, b, [3, 2]), { variant });
+    const want = matmulRef(a, b, 1, 2, 3, { batch, bBatched: false });
+    expect(await c.toFloat32()).toBeAllclose(want, { rtol: 1e-5, atol: 1e-6 });
+  });
+});
