@@ -1,43 +1,157 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { requestDevice } from '../gpu/device.js';
-import { formatMarkdown, formatTable, type BenchCase, type BenchReport } from '../bench/harness.js';
+import { cpus, loadavg } from 'node:os';
+import { dirname, relative } from 'node:path';
+import { requestDevice, type Gpu } from '../gpu/device.js';
+import { renderChart } from '../bench/chart.js';
+import { formatTable, type TimingOptions } from '../bench/harness.js';
 import { benchMatmul } from '../bench/kernels.js';
-import { benchModels } from '../bench/models.js';
+import { benchDense } from '../bench/kernels-dense.js';
+import { benchAttention, benchAvgPool, benchElementwise, benchLayerNorm, benchSoftmax } from '../bench/kernels-misc.js';
+import { comparePeers, PEERS, type PeerImpl, type ReportCase } from '../bench/peers/compare.js';
+import { kernelCases } from '../bench/peers/kernel-cases.js';
+import { formatResultsMarkdown, type PeerReport, type Skipped } from '../bench/peers/report.js';
+import { benchE2e } from '../bench/e2e.js';
+import { benchZeroShotEf } from '../bench/peers/e2e.js';
+import { imageTowerCase, textTowerCase, TowerContext } from '../bench/peers/tower-cases.js';
+import { syntheticWeights } from '../bench/synthetic.js';
+import { benchTrain } from '../bench/train.js';
+import { ECHOCLIP_CONFIG, type ClipConfig } from '../models/config.js';
 import { UsageError } from '../errors.js';
 import { flagInt, flagString, parseArgs } from './args.js';
 
 const SUITES = ['kernels', 'models', 'e2e', 'train', 'all'] as const;
+type Suite = (typeof SUITES)[number];
 
-/** `echoclip bench [--suite kernels|models|e2e|train|all] [--json] [--out RESULT.json] [--md TABLE.md]`. */
-export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value' }, 'bench');
-  const suite = flagString(args, 'suite') ?? 'kernels';
-  if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
-  const gpu = await requestDevice({ adapter: flagString(args, 'device') });
-  const timing = { warmup: flagInt(args, 'warmup', 'bench', 1), repeats: flagInt(args, 'repeats', 'bench', 5), maxSeconds: 60 };
-  const cases: BenchCase[] = [];
+const PEER_ALIASES: Record<string, PeerImpl> = { 'onnxruntime-node': 'onnxruntime-node', node: 'onnxruntime-node', 'onnxruntime-web': 'onnxruntime-web', web: 'onnxruntime-web', tfjs: 'tfjs' };
+
+function parsePeers(v: string | undefined): PeerImpl[] {
+  if (v === undefined) return [...PEERS];
+  if (v === 'none') return [];
+  return v.split(',').map((p) => {
+    const impl = PEER_ALIASES[p.trim()];
+    if (!impl) throw new UsageError('echoclip bench --peers', `unknown peer '${p}'`, { hint: `a comma list of ${Object.keys(PEER_ALIASES).join(', ')}, or 'none'` });
+    return impl;
+  });
+}
+
+interface SuiteContext {
+  gpu: Gpu;
+  timing: TimingOptions;
+  peers: PeerImpl[];
+  frames: number;
+  config: ClipConfig;
+  skipped: Skipped[];
+  log: (line: string) => void;
+}
+
+/** Our kernel variants (no peers): every family's variants at the full-size shapes. */
+async function kernelVariants(s: SuiteContext): Promise<ReportCase[]> {
+  const { gpu, timing } = s;
+  // On software adapters the 202-prompt batches take minutes per kernel; they run on real GPUs.
+  const text = gpu.adapter.fallback ? [1] : [1, 202];
+  if (gpu.adapter.fallback) s.skipped.push({ what: 'kernel variants at 202 prompts (softmax, attention)', why: 'software adapter: batch 1 only, to keep --suite all under 20 minutes' });
+  const families: [string, () => Promise<ReportCase[]>][] = [
+    ['matmul', () => benchMatmul(gpu, [256, 512, 1024], ['regblock', 'tiled'], timing)],
+    ['dense (linear, patch conv, depthwise)', () => benchDense(gpu, timing)],
+    ['layernorm', () => benchLayerNorm(gpu, timing)],
+    ['elementwise', () => benchElementwise(gpu, timing)],
+    ['softmax', () => benchSoftmax(gpu, timing, text)],
+    ['attention', () => benchAttention(gpu, timing, text)],
+    ['avgpool', () => benchAvgPool(gpu, timing)],
+  ];
+  const cases: ReportCase[] = [];
+  for (const [what, run] of families) {
+    // One failing family must not cost the rest of a 20-minute run: it is reported, not hidden.
+    try {
+      cases.push(...(await run()));
+    } catch (e) {
+      s.skipped.push({ what: `kernel variants: ${what}`, why: `failed: ${e instanceof Error ? e.message : String(e)}` });
+      gpu.pool.trim();
+    }
+  }
+  // Variant explorations are reported apart from the side-by-side cases (which use our defaults).
+  return cases.map((c) => ({ ...c, suite: `${c.suite}-variants` }));
+}
+
+async function kernelsSuite(s: SuiteContext): Promise<ReportCase[]> {
+  const text = s.gpu.adapter.fallback ? [1] : [1, 202];
+  if (s.gpu.adapter.fallback) s.skipped.push({ what: 'side-by-side text kernels at 202 prompts', why: 'software adapter: batch 1 only' });
+  const side = await comparePeers(s.gpu, kernelCases(text), { timing: s.timing, peers: s.peers, log: s.log });
+  return [...side, ...(await kernelVariants(s))];
+}
+
+async function modelsSuite(s: SuiteContext): Promise<ReportCase[]> {
+  const ctx = new TowerContext(syntheticWeights(s.config), s.config);
+  const soft = s.gpu.adapter.fallback;
+  const images = soft ? [1] : [1, s.frames];
+  const texts = soft ? [1] : [1, 202];
+  if (soft) s.skipped.push({ what: `image tower at ${s.frames} frames, text tower at 202 prompts`, why: 'software adapter: towers at batch 1 only (each peer needs seconds per frame); larger batches run on real GPUs' });
+  // Towers take seconds per call on software adapters: the equality-check call is the warm-up,
+  // and two interleaved rounds (~1 min each with three peers) fit the 20-minute budget.
+  const timing: TimingOptions = soft ? { warmup: 0, repeats: Math.min(s.timing.repeats, 2), maxSeconds: 120 } : s.timing;
   try {
-    process.stderr.write(`bench: ${gpu.adapter.description} (${gpu.adapter.runtime}, kernels: ${gpu.kernelProfile})\n`);
-    if (suite === 'kernels' || suite === 'all') {
-      cases.push(...(await benchMatmul(gpu, [256, 512, 1024], ['regblock', 'tiled'], timing)));
+    return await comparePeers(s.gpu, [...images.map((n) => imageTowerCase(ctx, n)), ...texts.map((n) => textTowerCase(ctx, n))], { timing, peers: s.peers, log: s.log });
+  } finally {
+    ctx.release();
+    s.gpu.pool.trim();
+  }
+}
+
+/** `echoclip bench [--suite kernels|models|e2e|train|all] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`. */
+export async function benchCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value' }, 'bench');
+  const suite = (flagString(args, 'suite') ?? 'kernels') as Suite;
+  if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
+  const peers = parsePeers(flagString(args, 'peers'));
+  const loadStart = loadavg();
+  const gpu = await requestDevice({ adapter: flagString(args, 'device') });
+  const soft = gpu.adapter.fallback;
+  // Software adapters: few repeats, bounded per case, so `--suite all` stays under 20 minutes.
+  const timing: TimingOptions = { warmup: flagInt(args, 'warmup', 'bench', 1), repeats: flagInt(args, 'repeats', 'bench', soft ? 3 : 10), maxSeconds: soft ? 10 : 60 };
+  const s: SuiteContext = { gpu, timing, peers, frames: flagInt(args, 'frames', 'bench', 20), config: ECHOCLIP_CONFIG as ClipConfig, skipped: [], log: (l) => process.stderr.write(`bench: ${l}\n`) };
+  const cases: ReportCase[] = [];
+  const started = new Date().toISOString();
+  const t0 = performance.now();
+  try {
+    s.log(`${gpu.adapter.description} (${gpu.adapter.runtime}, kernels: ${gpu.kernelProfile}); peers: ${peers.join(', ') || 'none'}`);
+    const want = (x: Suite) => suite === x || suite === 'all';
+    if (want('kernels')) cases.push(...(await kernelsSuite(s)));
+    if (want('models')) cases.push(...(await modelsSuite(s)));
+    if (want('e2e')) cases.push(...(await benchZeroShotEf(gpu, s.config, { frames: soft ? 1 : s.frames, timing: soft ? { warmup: 0, repeats: 2, maxSeconds: 20 } : timing, log: s.log })));
+    if (soft && want('e2e')) s.skipped.push({ what: `zero-shot EF at ${s.frames} frames`, why: 'software adapter: 1 frame per clip' });
+    // The whole `echoclip zero-shot` path (decode, both towers, prompt cache cold and warm) when
+    // given the inputs it needs.
+    const video = flagString(args, 'video'), prompts = flagString(args, 'prompts'), vocab = flagString(args, 'vocab');
+    if (want('e2e') && video && prompts && vocab) cases.push(...(await benchE2e(gpu, { video, prompts, vocab, log: s.log })));
+    else if (want('e2e')) s.skipped.push({ what: 'zero-shot through the CLI (cold/warm prompt cache)', why: 'needs --video, --prompts and --vocab' });
+    s.skipped.push({ what: 'pytorch-cpu informational rows', why: 'not produced by this bench (it would need a Python + PyTorch install; none on the CI machines)' });
+    if (want('train')) {
+      // Full CLIP steps (both towers, ClipLoss, backward, AdamW) take minutes on software adapters.
+      if (soft) s.skipped.push({ what: 'train_step at batch 8', why: 'software adapter: batch 2 only' });
+      try {
+        cases.push(...(await benchTrain(gpu, { batches: soft ? [2] : [8], config: s.config, log: s.log })));
+      } catch (e) {
+        s.skipped.push({ what: 'train suite (echoclip)', why: `failed: ${e instanceof Error ? e.message : String(e)}` });
+      }
+      s.skipped.push({ what: 'train_step for TF.js', why: 'not written yet: the TF.js CLIP would need its ClipLoss + AdamW training loop in src/bench/peers/tfjs.ts; ONNX Runtime Web/Node have no training API here' });
     }
-    if (suite === 'models' || suite === 'all') {
-      cases.push(...(await benchModels(gpu, { frames: flagInt(args, 'frames', 'bench', 20), log: (l) => process.stderr.write(`bench: ${l}\n`) })));
-    }
-    const report: BenchReport = { adapter: gpu.adapter, started: new Date().toISOString(), cases };
-    process.stderr.write(formatTable(cases) + '\n');
+    const report: PeerReport = { adapter: gpu.adapter, started, cases, skipped: s.skipped, machine: { cpus: cpus().length, loadavg_start: loadStart, loadavg_end: loadavg() } };
+    s.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    process.stderr.write(formatTable(cases.filter((c) => !c.error)) + '\n');
+    for (const c of cases.filter((c) => c.error)) process.stderr.write(`${c.impl} ${c.name} ${c.shape}: ${c.error}\n`);
     const json = JSON.stringify(report, null, 2);
     const out = flagString(args, 'out');
-    if (out) {
-      mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, json + '\n');
-    }
-    const md = flagString(args, 'md');
-    if (md) {
-      mkdirSync(dirname(md), { recursive: true });
-      writeFileSync(md, formatMarkdown(report));
-    }
+    const write = (path: string, text: string) => {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    };
+    if (out) write(out, json + '\n');
+    // Chart and table go next to --out unless given explicitly.
+    const stem = out?.replace(/\.json$/i, '');
+    const chart = flagString(args, 'chart') ?? (stem ? `${stem}.svg` : undefined);
+    const md = flagString(args, 'md') ?? (stem ? `${stem}.md` : undefined);
+    if (chart) write(chart, renderChart(report));
+    if (md) write(md, formatResultsMarkdown(report, `echoclip bench --suite ${suite}`, chart ? relative(dirname(md), chart) : undefined));
     if (args.flags.has('json')) process.stdout.write(json + '\n');
     return 0;
   } finally {
