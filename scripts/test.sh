@@ -25,7 +25,7 @@ run() { # name, icd, adapter, vitest args...
   VK_ICD_FILENAMES="$icd" ECHOCLIP_ADAPTER="$adapter" npx vitest run --reporter=default --reporter=json --outputFile.json="$results/$name.json" "$@" || status=1
 }
 run lavapipe "$LVP" lavapipe
-run swiftshader "$SWS" swiftshader test/gpu test/kernels test/models
+run swiftshader "$SWS" swiftshader test/gpu test/kernels test/models test/autograd
 
 # One closing line over both runs, in the plain "N passed, N failed" form CI reads.
 node -e '

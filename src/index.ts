@@ -14,3 +14,6 @@ export * as tokenizer from './tokenizer/index.js';
 export { ClipBpeTokenizer, TemplateTokenizer } from './tokenizer/index.js';
 export * as video from './video/index.js';
 export * as tasks from './tasks/index.js';
+export { Tape, Parameter, AutogradError } from './autograd/tape.js';
+export { AdamW, cosineLr } from './autograd/adamw.js';
+export { TrainableClip } from './models/train.js';

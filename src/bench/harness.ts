@@ -42,6 +42,17 @@ export interface Timing {
   repeats: number;
 }
 
+/** Seeded values in [-scale/2, scale/2) (a 32-bit LCG), so every benchmark input is reproducible. */
+export function seeded(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * scale;
+  }
+  return out;
+}
+
 export function summarize(samples: number[]): Timing {
   const s = [...samples].sort((a, b) => a - b);
   const mid = s.length >> 1;

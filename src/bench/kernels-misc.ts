@@ -10,21 +10,11 @@ import { addScaled, gelu } from '../kernels/elementwise.js';
 import { layerNorm, type RowVariant } from '../kernels/layernorm.js';
 import { globalAvgPool } from '../kernels/pooling.js';
 import { softmax } from '../kernels/softmax.js';
-import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
+import { seeded, timeGpu, type BenchCase, type TimingOptions } from './harness.js';
 
 const SUITE = 'kernels';
 const ROW_VARIANTS: readonly RowVariant[] = ['row', 'workgroup'];
 const ATTN_VARIANTS: readonly AttentionVariant[] = ['rowblock', 'tiled'];
-
-function seeded(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
 
 async function measure(gpu: Gpu, c: { name: string; shape: string; dtype: string; variant: string; bytes?: number; flops?: number }, run: () => void, timing: TimingOptions): Promise<BenchCase> {
   gpu.pool.resetPeak();

@@ -2,17 +2,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
 import { matmul, type MatmulVariant } from '../kernels/matmul.js';
-import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
-
-function seeded(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+import { seeded, timeGpu, type BenchCase, type TimingOptions } from './harness.js';
 
 export async function benchMatmul(gpu: Gpu, sizes: readonly number[], variants: readonly MatmulVariant[], timing: TimingOptions): Promise<BenchCase[]> {
   const cases: BenchCase[] = [];

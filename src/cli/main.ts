@@ -10,6 +10,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   embed: { summary: 'image/text features and embeddings (safetensors)', load: async () => (await import('./embed.js')).embedCommand },
   'zero-shot': { summary: 'echo_CLIP zero-shot tasks on a video (EF, binary, categorical)', load: async () => (await import('./zero-shot.js')).zeroShotCommand },
   search: { summary: 'rank report texts for a video (EchoCLIP-R)', load: async () => (await import('./search.js')).searchCommand },
+  finetune: { summary: 'fine-tune on (video, report) pairs: contrastive loss, AdamW, resumable checkpoints', load: async () => (await import('./finetune.js')).finetuneCommand },
   bench: { summary: 'benchmarks (JSON + table)', load: async () => (await import('./bench.js')).benchCommand },
   probe: { summary: 'describe the WebGPU adapter and run the known-answer check', load: async () => (await import('./probe.js')).probeCommand },
 };

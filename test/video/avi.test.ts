@@ -3,22 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { VideoDecodeError } from '../../src/errors.js';
 import { decodeFrame, demuxAvi, openVideo, readVideo, videoWarnings } from '../../src/video/index.js';
 import { buildAvi, chunk, concat, list } from './builders.js';
-import { expectSameArray, loadGolden, readShared } from './fixtures.js';
+import { expectSameArray, loadGolden, readShared, thrown } from './fixtures.js';
 
 const example = readShared('samples', 'example_video.avi');
 const golden = await loadGolden('video_preprocess.safetensors');
 const jpeg0 = golden.u8('video.jpeg_bytes.frame0');
 const jpeg1 = golden.u8('video.jpeg_bytes.frame1');
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VideoDecodeError);
-    return e as Error;
-  }
-  throw new Error('expected a VideoDecodeError');
-}
 
 describe('AVI demuxer', () => {
   it('reads the echo_CLIP example: 113 MJPEG frames, 224x224, 30 fps', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { VideoDecodeError } from '../../src/errors.js';
 import { decodeFrame, decodeJpeg, demuxDicom, openVideo, readVideo } from '../../src/video/index.js';
 import { concat, dcmElement, dcmEncapsulated, dcmFile, dcmImageAttrs, dcmSequence, rleFrame, u16le, u32le } from './builders.js';
-import { expectSameArray, loadGolden } from './fixtures.js';
+import { expectSameArray, loadGolden, thrown } from './fixtures.js';
 
 const IMPLICIT = '1.2.840.10008.1.2';
 const EXPLICIT = '1.2.840.10008.1.2.1';
@@ -37,16 +37,6 @@ function nativeFile(syntax: string, attrs: Parameters<typeof dcmImageAttrs>[0], 
     ...dcmImageAttrs(attrs, explicit),
     dcmElement(0x7fe0, 0x0010, 'OB', pixels, explicit),
   ]);
-}
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VideoDecodeError);
-    return e as Error;
-  }
-  throw new Error('expected a VideoDecodeError');
 }
 
 describe('DICOM reader', () => {

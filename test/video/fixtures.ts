@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HostTensor } from '../../src/io/dtype.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
+import { VideoDecodeError } from '../../src/errors.js';
+import { expect } from 'vitest';
 
 export const SHARED = process.env.ECHOCLIP_SHARED ?? path.resolve(import.meta.dirname, '../../../shared');
 export const sharedPath = (...parts: string[]): string => path.join(SHARED, ...parts);
@@ -67,4 +69,15 @@ export function expectSameArray(a: ArrayLike<number>, b: ArrayLike<number>, what
     }
   }
   if (bad > 0) throw new Error(`${what}: ${bad} of ${a.length} elements differ; first at ${first}: ${a[first]} vs ${b[first]}`);
+}
+
+/** Runs `f`, which must throw a VideoDecodeError; returns it for message checks. */
+export function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(VideoDecodeError);
+    return e as Error;
+  }
+  throw new Error('expected a VideoDecodeError');
 }

@@ -7,10 +7,9 @@ import { EchoClipModel } from '../../models/clip.js';
 import type { ClipConfig } from '../../models/config.js';
 import { l2NormalizeRows } from '../../tasks/array.js';
 import { computeRegressionMetric } from '../../tasks/zeroshot.js';
-import type { TimingOptions } from '../harness.js';
+import { seeded, type TimingOptions } from '../harness.js';
 import { syntheticWeights } from '../synthetic.js';
 import { timeSteps, type ReportCase } from './compare.js';
-import { seeded } from './kernel-cases.js';
 import { benchPixels } from './tower-cases.js';
 
 export const EF_PROMPTS = 202;

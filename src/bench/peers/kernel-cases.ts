@@ -10,6 +10,7 @@ import { defaultDepthwiseTile, depthwiseConv2d, packDepthwiseWeight } from '../.
 import { defaultRowVariant, layerNorm } from '../../kernels/layernorm.js';
 import { defaultMatmulVariant, linear, matmul } from '../../kernels/matmul.js';
 import { softmax } from '../../kernels/softmax.js';
+import { seeded } from '../harness.js';
 import type { PeerCase, Runner } from './compare.js';
 import { OnnxGraphBuilder } from './onnx.js';
 import { causalMask, mhaOnnx, transpose2d } from './onnx-layers.js';
@@ -19,15 +20,6 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 const SUITE = 'kernels';
 
 /** Deterministic values in [-0.5, 0.5) (LCG), scaled. */
-export function seeded(n: number, seed: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 - 0.5) * scale;
-  }
-  return out;
-}
 
 /** Our kernel as a Runner: `record` writes into `out`; one step = record + wait for the GPU. */
 function oursKernel(gpu: Gpu, held: Tensor[], out: Tensor, record: () => void): Runner {
