@@ -29,7 +29,7 @@ function pick(name: RegExp): File | undefined {
   return modelFiles.find((f) => name.test(f.name));
 }
 
-function sources(): Omit<RunRequest, 'type' | 'frameSpec' | 'dtype' | 'video' | 'frames'> {
+function sources(): Omit<RunRequest, 'type' | 'frameSpec' | 'dtype' | 'video' | 'frames' | 'camPrompt'> {
   const weightsDir = params.get('weights');
   if (weightsDir) {
     // Test/dev mode: everything from URLs on this server.
@@ -85,11 +85,44 @@ async function decodeWithVideoElement(file: File, maxFrames: number): Promise<Ru
   return { width: c.width, height: c.height, data };
 }
 
+
+
 function paintPreview(frame: Uint8Array) {
+
   const ctx = $<HTMLCanvasElement>('preview').getContext('2d')!;
   const img = ctx.createImageData(224, 224);
   for (let p = 0, q = 0; q < frame.length; p += 4, q += 3) { img.data[p] = frame[q + 2]; img.data[p + 1] = frame[q + 1]; img.data[p + 2] = frame[q]; img.data[p + 3] = 255; }
   ctx.putImageData(img, 0, 0);
+}
+
+/** The CAM over the frame: smooth upsampling, a display blur (σ = 0.02·size, as gradcam.py) and a jet-like colour map. */
+function paintCam(m: Extract<WorkerMessage, { type: 'cam' }>) {
+  const cv = $<HTMLCanvasElement>('cam');
+  const ctx = cv.getContext('2d')!;
+  const max = Math.max(...m.cam) || 1;
+  const small = new OffscreenCanvas(m.width, m.height);
+  const sctx = small.getContext('2d')!;
+  const img = sctx.createImageData(m.width, m.height);
+  m.cam.forEach((v, i) => {
+    const t = v / max;
+    img.data[i * 4] = Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - 3))));
+    img.data[i * 4 + 1] = Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - 2))));
+    img.data[i * 4 + 2] = Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - 1))));
+    img.data[i * 4 + 3] = 255;
+  });
+  sctx.putImageData(img, 0, 0);
+  ctx.clearRect(0, 0, cv.width, cv.height);
+  ctx.drawImage($<HTMLCanvasElement>('preview'), 0, 0);
+  ctx.globalAlpha = 0.5;
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.filter = `blur(${(0.02 * cv.width).toFixed(1)}px)`;
+  ctx.drawImage(small, 0, 0, cv.width, cv.height);
+  ctx.filter = 'none';
+  ctx.globalAlpha = 1;
+  $('camCaption').textContent = `Grad-CAM, frame ${m.frameIndex}: “${m.prompt.trim()}”`;
+  (window as unknown as { __cam: unknown }).__cam = { prompt: m.prompt, cam: Array.from(m.cam), height: m.height, width: m.width };
+  document.body.dataset.cam = 'done';
 }
 
 function plot(values: number[], indices: number[]) {
@@ -153,7 +186,7 @@ async function start() {
   btn.disabled = true;
   document.body.dataset.state = 'running';
   try {
-    const req: RunRequest = { type: 'run', ...sources(), frameSpec: ($('frames') as HTMLInputElement).value, dtype: ($('dtype') as HTMLSelectElement).value as 'f32' | 'f16' };
+    const req: RunRequest = { type: 'run', ...sources(), frameSpec: ($('frames') as HTMLInputElement).value, dtype: ($('dtype') as HTMLSelectElement).value as 'f32' | 'f16', camPrompt: ($('camPrompt') as HTMLInputElement).value };
     const videoUrl = params.get('video');
     if (videoUrl) req.video = { url: videoUrl };
     else if (!videoFile) throw new Error('drop a video first');
@@ -166,7 +199,8 @@ async function start() {
       else if (m.type === 'progress') { const p = $<HTMLProgressElement>('progress'); p.max = m.total; p.value = m.done; status(`${m.stage}: ${m.done} / ${m.total}`); }
       else if (m.type === 'adapter') $('adapter').textContent = `adapter: ${m.description}${m.f16 ? ' (shader-f16)' : ''}`;
       else if (m.type === 'frames') paintPreview(m.preview);
-      else if (m.type === 'result') { showResults(m); worker.terminate(); btn.disabled = false; }
+      else if (m.type === 'result') showResults(m);
+      else if (m.type === 'cam') { paintCam(m); status(`${$('status').textContent}; Grad-CAM ready`); worker.terminate(); btn.disabled = false; }
       else if (m.type === 'error') { status(`${m.name}: ${m.message}`, true); document.body.dataset.state = 'error'; worker.terminate(); btn.disabled = false; }
     };
     worker.postMessage(req);

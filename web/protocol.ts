@@ -17,6 +17,8 @@ export interface RunRequest {
   frames?: { width: number; height: number; data: Uint8Array[] };
   frameSpec: string;
   dtype: 'f32' | 'f16';
+  /** Prompt for the Grad-CAM overlay on the first selected frame (empty: the first binary task's first prompt). */
+  camPrompt: string;
 }
 
 export type WorkerMessage =
@@ -25,4 +27,5 @@ export type WorkerMessage =
   | { type: 'adapter'; description: string; f16: boolean }
   | { type: 'frames'; count: number; width: number; height: number; preview: Uint8Array }
   | { type: 'result'; results: Record<string, ZeroShotResult>; perFrame: Record<string, number[]>; frameIndices: number[]; ms: number }
+  | { type: 'cam'; prompt: string; cam: Float32Array; height: number; width: number; frameIndex: number }
   | { type: 'error'; name: string; message: string };

@@ -1,9 +1,11 @@
 // The demo's worker: device, weights, tokenizer, video decode + preprocessing, both towers and the
 // zero-shot tasks all run here, so the page's main thread only paints.
 import { requestDevice } from '../src/gpu/device.js';
-import { blobByteSource, type ByteSource } from '../src/io/source.js';
+import { blobByteSource } from '../src/io/source.js';
 import { openTensorSource } from '../src/io/weights.js';
 import { EchoClipModel } from '../src/models/clip.js';
+import { gradCam } from '../src/models/gradcam.js';
+import { TrainableClip } from '../src/models/train.js';
 import { parseOpenClipConfig } from '../src/models/config.js';
 import { collectPrompts, parsePromptSets, perFrameSimilarities, runZeroShotTasks } from '../src/tasks/index.js';
 import { l2NormalizeRows } from '../src/tasks/array.js';
@@ -93,8 +95,8 @@ async function run(req: RunRequest): Promise<void> {
 
     post({ type: 'status', text: 'loading weights' });
     const config = parseOpenClipConfig(new TextDecoder().decode(await bytesOf(req.config, 'config')));
-    const wsrc: ByteSource = 'file' in req.weights ? blobByteSource(req.weights.file) : blobByteSource(await blobOf(req.weights, 'weights'));
-    const source = await openTensorSource(wsrc);
+    const weightsBlob = 'file' in req.weights ? req.weights.file : await blobOf(req.weights, 'weights');
+    const source = await openTensorSource(blobByteSource(weightsBlob));
     const model = await EchoClipModel.load(gpu, source, config, { dtype: req.dtype });
     await source.close();
     const D = model.config.embedDim;
@@ -125,8 +127,22 @@ async function run(req: RunRequest): Promise<void> {
         return m / rows.length;
       });
     }
+    const camPrompt = req.camPrompt.trim() || tasks.find((t) => t.mode === 'binary')!.prompts[0];
+    const camIds = tok.tokenize([camPrompt])[0];
+    const camEmb = l2NormalizeRows({ data: await model.encodeTexts(camIds), shape: [1, D] }).data;
     model.release();
     post({ type: 'result', results, perFrame, frameIndices: indices, ms: performance.now() - t0 });
+
+    // PromptCAM needs gradients: a trainable (f32) copy of the image tower, loaded after the
+    // inference weights are gone so both never sit in GPU memory together.
+    post({ type: 'status', text: 'Grad-CAM: gradient of the prompt similarity at the last ConvNeXt stage' });
+    const src2 = await openTensorSource(blobByteSource(weightsBlob));
+    const trainable = await TrainableClip.load(gpu, src2, config);
+    await src2.close();
+    const S = config.vision.imageSize;
+    const cam = await gradCam(trainable, pixels.subarray(0, 3 * S * S), camEmb);
+    trainable.release();
+    post({ type: 'cam', prompt: camPrompt, cam: cam.cam, height: cam.height, width: cam.width, frameIndex: indices[0] }, [cam.cam.buffer]);
   } finally {
     gpu.destroy();
   }

@@ -147,7 +147,12 @@ export class TrainableClip {
    * Image tower on normalised pixels [N, 3, S, S] → unnormalised features [N, embed]. `rng` turns
    * on stochastic depth (training mode); without it the tower is deterministic (eval mode).
    */
-  encodeImage(t: Tape, pixels: Var, rng?: Rng | null): Var {
+  /**
+   * Image tower forward on the tape. `tap` sees the last ConvNeXt stage's output (NHWC, the
+   * activation Grad-CAM hooks) and may return a replacement Var (e.g. an identity that keeps its
+   * gradient).
+   */
+  encodeImage(t: Tape, pixels: Var, rng?: Rng | null, tap?: (x: Var) => Var): Var {
     const cfg = this.config.vision;
     const eps = cfg.layerNormEps;
     const w = (name: string) => this.param(`visual.${name}`);
@@ -177,6 +182,7 @@ export class TrainableClip {
         x = op.add(t, x, h);
       }
     }
+    if (tap) x = tap(x);
     x = op.globalAvgPool(t, x);
     x = op.layerNorm(t, x, w('trunk.head.norm.weight'), w('trunk.head.norm.bias'), eps);
     return op.linear(t, x, w('head.proj.weight'));

@@ -47,6 +47,33 @@ async function cliResults(): Promise<Record<string, { mode: string; score?: numb
   return JSON.parse(out);
 }
 
+async function nodeCam(prompt: string): Promise<number[]> {
+  const { requestDevice } = await import('../../src/gpu/device.js');
+  const { openWeights } = await import('../../src/io/weights-node.js');
+  const { EchoClipModel } = await import('../../src/models/clip.js');
+  const { TrainableClip } = await import('../../src/models/train.js');
+  const { gradCam } = await import('../../src/models/gradcam.js');
+  const { loadClipBpeTokenizer } = await import('../../src/tokenizer/load-node.js');
+  const { preprocessVideoFile } = await import('../../src/video/video-node.js');
+  const { l2NormalizeRows } = await import('../../src/tasks/array.js');
+  const gpu = await requestDevice({ adapter: process.env.ECHOCLIP_ADAPTER ?? 'lavapipe' });
+  try {
+    const w = await openWeights(`${shared}/fixtures/echoclip_tiny`);
+    const infer = await EchoClipModel.load(gpu, w.source, w.config);
+    const tok = await loadClipBpeTokenizer(`${shared}/vocab/bpe_simple_vocab_16e6.txt.gz`);
+    const emb = l2NormalizeRows({ data: await infer.encodeTexts(tok.tokenize([prompt])[0]), shape: [1, 64] }).data;
+    infer.release();
+    const train = await TrainableClip.load(gpu, w.source, w.config);
+    await w.source.close();
+    const v = await preprocessVideoFile(`${shared}/samples/example_video.avi`, { frames: '0:40:2' });
+    const r = await gradCam(train, v.pixelValues.subarray(0, 3 * 224 * 224), emb);
+    train.release();
+    return Array.from(r.cam);
+  } finally {
+    gpu.destroy();
+  }
+}
+
 describe('browser demo', () => {
   it('runs the tiny model on the example video in a worker and shows the CLI\'s numbers', async () => {
     const page = await browser.newPage();
@@ -55,7 +82,7 @@ describe('browser demo', () => {
     page.on('pageerror', (e) => errors.push(String(e)));
     const q = new URLSearchParams({ weights: '/data/fixtures/echoclip_tiny', vocab: '/data/vocab/bpe_simple_vocab_16e6.txt.gz', prompts: '/data/samples/prompts_used.json', video: '/data/samples/example_video.avi', autorun: '1' });
     await page.goto(`${origin}/?${q}`);
-    await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', { timeout: 400_000, polling: 500 });
+    await page.waitForFunction(() => document.body.dataset.cam === 'done' || document.body.dataset.state === 'error', { timeout: 400_000, polling: 500 });
     const state = await page.evaluate(() => ({ state: document.body.dataset.state, status: document.getElementById('status')!.textContent, ef: document.getElementById('ef')!.textContent }));
     expect(state.state, state.status ?? '').toBe('done');
     mkdirSync(artifacts, { recursive: true });
@@ -76,6 +103,13 @@ describe('browser demo', () => {
       }
     }
     expect(state.ef).toMatch(/%$/);
+    // The Grad-CAM overlay equals the library's gradCam on the same frame and prompt (in Node).
+    const cam = (await page.evaluate('window.__cam')) as { prompt: string; cam: number[]; height: number; width: number };
+    expect([cam.height, cam.width]).toEqual([7, 7]);
+    const want = await nodeCam(cam.prompt);
+    const scale = Math.max(...want);
+    expect(scale).toBeGreaterThan(0);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(cam.cam[i] - want[i]), `cam[${i}]`).toBeLessThan(1e-3 * scale);
     expect(errors).toEqual([]);
     // The page stays responsive: the work is in the worker, no main-thread task reaches 100 ms.
     expect(Math.max(0, ...longTasks)).toBeLessThan(100);
