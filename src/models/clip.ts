@@ -6,7 +6,8 @@ import { Tensor } from '../gpu/tensor.js';
 import { toFloat32 } from '../io/dtype.js';
 import type { TensorSource } from '../io/source.js';
 import type { ClipConfig } from './config.js';
-import { encodeImageTensor, type Capture } from './convnext.js';
+import type { Capture } from './capture.js';
+import { encodeImageTensor } from './convnext.js';
 import { uploadParameters, type ParameterStore, type WeightDType } from './parameters.js';
 import { encodeTextTensor } from './text.js';
 

@@ -11,25 +11,16 @@ import { layerNorm } from '../kernels/layernorm.js';
 import { linear } from '../kernels/matmul.js';
 import { globalAvgPool } from '../kernels/pooling.js';
 import type { VisionConfig } from './config.js';
+import { activationLifecycle, type Capture } from './capture.js';
 import type { ParameterStore } from './parameters.js';
 
-/** Receives intermediate activations by module path; the model keeps them alive for the caller. */
-export type Capture = (name: string, t: Tensor) => void;
 
 export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: Tensor, capture?: Capture): Tensor {
   if (pixels.dtype !== 'f32' || pixels.shape.length !== 4 || pixels.shape[1] !== 3) {
     throw new ShapeError('image input', `must be f32 [N, 3, H, W] (normalised pixels), got ${pixels.dtype} [${pixels.shape.join(', ')}]`);
   }
   const eps = cfg.layerNormEps;
-  // Without a capture hook every intermediate goes back to the pool right after its last reader
-  // is recorded, so peak memory is a few activations, not the whole network.
-  const done = (t: Tensor): void => {
-    if (!capture) t.release();
-  };
-  const emit = (name: string, t: Tensor): Tensor => {
-    capture?.(name, t);
-    return t;
-  };
+  const { emit, done } = activationLifecycle(capture);
   const w = (name: string) => p.get(`visual.${name}`);
 
   let x = emit('visual.trunk.stem.0', patchConv2d(pixels, w('trunk.stem.0.weight'), { inputLayout: 'nchw', bias: w('trunk.stem.0.bias') }));
@@ -54,9 +45,8 @@ export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: 
       let out: Tensor;
       if (capture) {
         // The goldens hold the MLP output before the layer-scale multiply: compute it separately.
-        const m = emit(`visual.${bp}.mlp`, linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`)));
+        emit(`visual.${bp}.mlp`, linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`)));
         out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x });
-        void m;
       } else {
         // x ← x + gamma ⊙ fc2(h): one fused pass, written in place over the residual stream.
         out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x, out: x });

@@ -8,7 +8,7 @@ import { layerNorm } from '../kernels/layernorm.js';
 import { linear, matmul } from '../kernels/matmul.js';
 import { argmaxPool } from '../kernels/pooling.js';
 import type { TextConfig } from './config.js';
-import type { Capture } from './convnext.js';
+import { activationLifecycle, type Capture } from './capture.js';
 import type { ParameterStore } from './parameters.js';
 
 export function encodeTextTensor(p: ParameterStore, cfg: TextConfig, ids: Tensor, capture?: Capture): Tensor {
@@ -16,13 +16,7 @@ export function encodeTextTensor(p: ParameterStore, cfg: TextConfig, ids: Tensor
     throw new ShapeError('token ids', `must be i32 [N, ${cfg.contextLength}], got ${ids.dtype} [${ids.shape.join(', ')}]`);
   }
   const eps = cfg.layerNormEps;
-  const done = (t: Tensor): void => {
-    if (!capture) t.release();
-  };
-  const emit = (name: string, t: Tensor): Tensor => {
-    capture?.(name, t);
-    return t;
-  };
+  const { emit, done } = activationLifecycle(capture);
 
   let x = emit('text.embed_plus_pos', tokenEmbedding(ids, p.get('token_embedding.weight'), p.get('positional_embedding')));
   for (let l = 0; l < cfg.layers; l++) {
