@@ -11,6 +11,7 @@ import { comparePeers, PEERS, type PeerImpl, type ReportCase } from '../bench/pe
 import { kernelCases } from '../bench/peers/kernel-cases.js';
 import { formatResultsMarkdown, type PeerReport, type Skipped } from '../bench/peers/report.js';
 import { benchE2e } from '../bench/e2e.js';
+import { benchModels } from '../bench/models.js';
 import { benchZeroShotEf } from '../bench/peers/e2e.js';
 import { imageTowerCase, textTowerCase, TowerContext } from '../bench/peers/tower-cases.js';
 import { syntheticWeights } from '../bench/synthetic.js';
@@ -19,7 +20,7 @@ import { ECHOCLIP_CONFIG, type ClipConfig } from '../models/config.js';
 import { UsageError } from '../errors.js';
 import { flagInt, flagString, parseArgs } from './args.js';
 
-const SUITES = ['kernels', 'models', 'e2e', 'train', 'all'] as const;
+const SUITES = ['kernels', 'models', 'memory', 'e2e', 'train', 'all'] as const;
 type Suite = (typeof SUITES)[number];
 
 const PEER_ALIASES: Record<string, PeerImpl> = { 'onnxruntime-node': 'onnxruntime-node', node: 'onnxruntime-node', 'onnxruntime-web': 'onnxruntime-web', web: 'onnxruntime-web', tfjs: 'tfjs' };
@@ -117,6 +118,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const want = (x: Suite) => suite === x || suite === 'all';
     if (want('kernels')) cases.push(...(await kernelsSuite(s)));
     if (want('models')) cases.push(...(await modelsSuite(s)));
+    // Weights + one full batch (20 frames, text micro-batches), f32 and f16 weights: peak GPU
+    // memory and throughput. Minutes per dtype on software adapters, so there only when asked.
+    if (suite === 'memory' || (suite === 'all' && !soft)) cases.push(...(await benchModels(gpu, { frames: s.frames, log: s.log })));
+    else if (suite === 'all') s.skipped.push({ what: 'memory suite (weights + 20-frame batch, f32 and f16)', why: 'software adapter: ~10 minutes; run `echoclip bench --suite memory`' });
     if (want('e2e')) cases.push(...(await benchZeroShotEf(gpu, s.config, { frames: soft ? 1 : s.frames, timing: soft ? { warmup: 0, repeats: 2, maxSeconds: 20 } : timing, log: s.log })));
     if (soft && want('e2e')) s.skipped.push({ what: `zero-shot EF at ${s.frames} frames`, why: 'software adapter: 1 frame per clip' });
     // The whole `echoclip zero-shot` path (decode, both towers, prompt cache cold and warm) when
