@@ -100,7 +100,7 @@ async function modelsSuite(s: SuiteContext): Promise<ReportCase[]> {
 
 /** `echoclip bench [--suite kernels|models|e2e|train|all] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`. */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value' }, 'bench');
+  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value' }, 'bench');
   const suite = (flagString(args, 'suite') ?? 'kernels') as Suite;
   if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
   const peers = parsePeers(flagString(args, 'peers'));
@@ -127,7 +127,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // The whole `echoclip zero-shot` path (decode, both towers, prompt cache cold and warm) when
     // given the inputs it needs.
     const video = flagString(args, 'video'), prompts = flagString(args, 'prompts'), vocab = flagString(args, 'vocab');
-    if (want('e2e') && video && prompts && vocab) cases.push(...(await benchE2e(gpu, { video, prompts, vocab, log: s.log })));
+    if (want('e2e') && video && prompts && vocab) cases.push(...(await benchE2e(gpu, { video, prompts, vocab, log: s.log, taskSets: flagString(args, 'tasks')?.split(';') })));
     else if (want('e2e')) s.skipped.push({ what: 'zero-shot through the CLI (cold/warm prompt cache)', why: 'needs --video, --prompts and --vocab' });
     s.skipped.push({ what: 'pytorch-cpu informational rows', why: 'not produced by this bench (it would need a Python + PyTorch install; none on the CI machines)' });
     if (want('train')) {
