@@ -2,7 +2,7 @@
 // straight from disk (a 606 MB checkpoint is never held in memory as a whole).
 import { open } from 'node:fs/promises';
 import { WeightsFormatError } from '../errors.js';
-import type { ByteSource } from './source.js';
+import { checkRange, type ByteSource } from './source.js';
 
 export async function fileByteSource(path: string): Promise<ByteSource> {
   const fh = await open(path, 'r');
@@ -20,9 +20,7 @@ export async function fileByteSource(path: string): Promise<ByteSource> {
     size,
     label: path,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > size) {
-        throw new WeightsFormatError(path, `read of ${length} bytes at offset ${offset} is outside the ${size}-byte file`, { hint: 'the file is truncated or corrupt' });
-      }
+      checkRange(path, size, offset, length);
       const buf = new Uint8Array(length);
       let done = 0;
       while (done < length) {

@@ -16,15 +16,20 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
+/** Every ByteSource checks a read against the file size before touching any bytes. */
+export function checkRange(label: string, size: number, offset: number, length: number): void {
+  if (offset < 0 || length < 0 || offset + length > size) {
+    throw new WeightsFormatError(label, `read of ${length} bytes at offset ${offset} is outside the ${size}-byte file`, { hint: 'the file is truncated or corrupt' });
+  }
+}
+
 /** A ByteSource over bytes already in memory. `read` returns views (no copies). */
 export function memoryByteSource(bytes: Uint8Array, label = '<memory>'): ByteSource {
   return {
     size: bytes.byteLength,
     label,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
-        throw new WeightsFormatError(label, `read of ${length} bytes at offset ${offset} is outside the ${bytes.byteLength}-byte file`, { hint: 'the file is truncated or corrupt' });
-      }
+      checkRange(label, bytes.byteLength, offset, length);
       return bytes.subarray(offset, offset + length);
     },
     async close(): Promise<void> { /* nothing held */ },
@@ -41,9 +46,7 @@ export function blobByteSource(blob: Blob, label = blob instanceof File ? blob.n
     size: blob.size,
     label,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      if (offset < 0 || length < 0 || offset + length > blob.size) {
-        throw new WeightsFormatError(label, `read of ${length} bytes at offset ${offset} is outside the ${blob.size}-byte file`, { hint: 'the file is truncated or corrupt' });
-      }
+      checkRange(label, blob.size, offset, length);
       const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
       if (bytes.byteLength !== length) throw new WeightsFormatError(label, `short read (${bytes.byteLength} of ${length} bytes at ${offset})`, { hint: 'was the file modified while loading?' });
       return bytes;

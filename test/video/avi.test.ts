@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { VideoDecodeError } from '../../src/errors.js';
 import { decodeFrame, demuxAvi, openVideo, readVideo, videoWarnings } from '../../src/video/index.js';
 import { buildAvi, chunk, concat, list } from './builders.js';
-import { expectSameArray, loadGolden, readShared, thrown } from './fixtures.js';
+import { expectSameArray, loadGolden, readShared, thrown, decodesOrRejects } from './fixtures.js';
 
 const example = readShared('samples', 'example_video.avi');
 const golden = await loadGolden('video_preprocess.safetensors');
@@ -136,12 +136,7 @@ describe('AVI demuxer', () => {
         let b = seed.slice();
         for (const [at, v] of edits) b[at % header] = v;
         if (cut !== undefined) b = b.subarray(0, cut % b.length);
-        try {
-          const r = readVideo(b, { frames: '0:1' });
-          expect(r.frames[0]!.data.length).toBe(r.frames[0]!.width * r.frames[0]!.height * 3);
-        } catch (e) {
-          if (!(e instanceof VideoDecodeError)) throw e;
-        }
+        decodesOrRejects(b);
       },
     ), { numRuns: 200 });
   });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { VideoDecodeError } from '../../src/errors.js';
 import { decodeFrame, decodeJpeg, demuxDicom, openVideo, readVideo } from '../../src/video/index.js';
 import { concat, dcmElement, dcmEncapsulated, dcmFile, dcmImageAttrs, dcmSequence, rleFrame, u16le, u32le } from './builders.js';
-import { expectSameArray, loadGolden, thrown } from './fixtures.js';
+import { expectSameArray, loadGolden, thrown, decodesOrRejects } from './fixtures.js';
 
 const IMPLICIT = '1.2.840.10008.1.2';
 const EXPLICIT = '1.2.840.10008.1.2.1';
@@ -162,12 +162,7 @@ describe('DICOM reader', () => {
         let b = seeds[which]!.slice();
         for (const [at, v] of edits) if (at < b.length) b[at] = v;
         if (cut !== undefined) b = b.subarray(0, cut % b.length);
-        try {
-          const r = readVideo(b, { frames: '0:1' });
-          expect(r.frames[0]!.data.length).toBe(r.frames[0]!.width * r.frames[0]!.height * 3);
-        } catch (e) {
-          if (!(e instanceof VideoDecodeError)) throw e;
-        }
+        decodesOrRejects(b);
       },
     ), { numRuns: 300 });
   });

@@ -5,6 +5,7 @@ import type { HostTensor } from '../../src/io/dtype.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import { VideoDecodeError } from '../../src/errors.js';
 import { expect } from 'vitest';
+import { readVideo } from '../../src/video/video.js';
 
 export const SHARED = process.env.ECHOCLIP_SHARED ?? path.resolve(import.meta.dirname, '../../../shared');
 export const sharedPath = (...parts: string[]): string => path.join(SHARED, ...parts);
@@ -80,4 +81,14 @@ export function thrown(f: () => unknown): Error {
     return e as Error;
   }
   throw new Error('expected a VideoDecodeError');
+}
+
+/** Fuzz check: mutated bytes either decode to a well-formed first frame or fail with a VideoDecodeError. */
+export function decodesOrRejects(bytes: Uint8Array): void {
+  try {
+    const r = readVideo(bytes, { frames: '0:1' });
+    expect(r.frames[0]!.data.length).toBe(r.frames[0]!.width * r.frames[0]!.height * 3);
+  } catch (e) {
+    if (!(e instanceof VideoDecodeError)) throw e;
+  }
 }
