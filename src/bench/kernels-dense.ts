@@ -5,7 +5,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
 import { packConv2dWeight, patchConv2d } from '../kernels/conv2d.js';
-import { defaultDepthwiseTile, depthwiseConv2d, packDepthwiseWeight } from '../kernels/depthwise.js';
+import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, packDepthwiseWeight, type DepthwiseTile } from '../kernels/depthwise.js';
 import { defaultMatmulVariant, linear } from '../kernels/matmul.js';
 import type { FloatDType } from '../kernels/wgsl.js';
 import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
@@ -110,7 +110,7 @@ export async function benchPatchConv(gpu: Gpu, timing: TimingOptions): Promise<B
 }
 
 /** The 7×7 depthwise conv of each ConvNeXt-Base stage (NHWC, pad 3, bias). */
-export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tileW?: number): Promise<BenchCase[]> {
+export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tile: Partial<DepthwiseTile> = {}): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
   for (const [H, C] of [[56, 128], [28, 256], [14, 512], [7, 1024]]) {
     for (const dt of dtypes(gpu)) {
@@ -121,8 +121,8 @@ export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tileW?: nu
       const y = Tensor.empty(gpu, [1, H, H, C], dt);
       const el = dt === 'f16' ? 2 : 4;
       out.push(
-        await measure(gpu, 'depthwise 7x7', `${H}x${H}x${C}`, dt, `tileW ${tileW ?? defaultDepthwiseTile(gpu)}`, 2 * 49 * H * H * C, el * (2 * H * H * C + 49 * C), timing, () =>
-          void depthwiseConv2d(x, w, { bias, out: y, tileW }),
+        await measure(gpu, 'depthwise 7x7', `${H}x${H}x${C}`, dt, depthwiseTileLabel({ ...defaultDepthwiseTile(gpu), ...tile }), 2 * 49 * H * H * C, el * (2 * H * H * C + 49 * C), timing, () =>
+          void depthwiseConv2d(x, w, { bias, out: y, tile }),
         ),
       );
       for (const t of [x, w, bias, y]) t.release();
@@ -131,7 +131,31 @@ export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tileW?: nu
   return out;
 }
 
-/** All dense-op cases (what `echoclip bench --suite kernels-dense` runs). */
+/** Square matmul sizes the dense cases are compared against (4.2 MFLOP … 0.9 GFLOP). */
+export const MATMUL_REFERENCE_SIZES = [128, 192, 256, 384, 512, 768] as const;
+
+/**
+ * Sets each case's vs_matmul: its rate over the best reference matmul rate at the size whose
+ * FLOP count is nearest on a log scale, of the same dtype (f32 when that dtype has no reference).
+ */
+export function compareToMatmul(cases: readonly BenchCase[], reference: readonly BenchCase[]): BenchCase[] {
+  return cases.map((c) => {
+    if (c.gflops === null) return c;
+    const flops = c.gflops * c.median_ms * 1e6;
+    const pool = reference.filter((r) => r.gflops !== null && r.dtype === c.dtype);
+    const ref = pool.length ? pool : reference.filter((r) => r.gflops !== null && r.dtype === 'f32');
+    if (!ref.length) return c;
+    const dist = (r: BenchCase) => Math.abs(Math.log((r.gflops! * r.median_ms * 1e6) / flops));
+    const nearest = Math.min(...ref.map(dist));
+    const best = Math.max(...ref.filter((r) => dist(r) === nearest).map((r) => r.gflops!));
+    return { ...c, vs_matmul: c.gflops / best };
+  });
+}
+
+/** All dense-op cases (what `echoclip bench --suite kernels` runs), each with its vs_matmul. */
 export async function benchDense(gpu: Gpu, timing: TimingOptions): Promise<BenchCase[]> {
-  return [...(await benchLinear(gpu, timing)), ...(await benchPatchConv(gpu, timing)), ...(await benchDepthwise(gpu, timing))];
+  const reference: BenchCase[] = [];
+  for (const n of MATMUL_REFERENCE_SIZES) reference.push(...(await benchLinear(gpu, timing, [{ label: `reference ${n}³`, rows: n, inF: n, outF: n, epilogue: 'none' }])));
+  const cases = [...(await benchLinear(gpu, timing)), ...(await benchPatchConv(gpu, timing)), ...(await benchDepthwise(gpu, timing))];
+  return [...reference, ...compareToMatmul(cases, reference)];
 }

@@ -183,13 +183,15 @@ fn loadB(b: u32, kk: u32, c: u32) -> f32 { return ld_B(${bElem}); }
  * unrolled, lavapipe took 3-5× longer to compile a kernel.
  */
 function epilogue(k: GemmKey): string {
-  const colVec = (arr: string) => `vec4f(ld_${arr}(min(c0, p.N - 1u)), ld_${arr}(min(c0 + 1u, p.N - 1u)), ld_${arr}(min(c0 + 2u, p.N - 1u)), ld_${arr}(min(c0 + 3u, p.N - 1u)))`;
   const R = k.residual === 'inplace' ? 'C' : 'R';
   const full = [
-    k.bias ? `v += ${colVec('Bias')};` : '',
+    k.bias ? 'v += cols.bias;' : '',
     k.gelu ? 'v = vec4f(gelu_f32(v.x), gelu_f32(v.y), gelu_f32(v.z), gelu_f32(v.w));' : '',
-    k.scale ? `v *= ${colVec('Scale')};` : '',
+    k.scale ? 'v *= cols.scale;' : '',
   ].join('\n  ');
+  // Bias and scale depend on the column only: loaded once per invocation (epilogueCols), not per
+  // row — with a short K (the stem's 48) per-row loads were a fifth of the work.
+  const colVec = (arr: string) => `vec4f(ld_${arr}(min(c0, p.N - 1u)), ld_${arr}(min(c0 + 1u, p.N - 1u)), ld_${arr}(min(c0 + 2u, p.N - 1u)), ld_${arr}(min(c0 + 3u, p.N - 1u)))`;
   // Residual and store: whole vec4 when the row has 4 more columns and C is vec4, else per element.
   const resVec = k.residual !== 'none' ? `v += ld4_${R}(i);` : '';
   const resOne = k.residual !== 'none' ? `ld_${R}(i + j) + ` : '';
@@ -197,7 +199,12 @@ function epilogue(k: GemmKey): string {
     ? `if (c0 + 3u < p.N) { ${resVec} st4_C(i, v); } else { for (var j = 0u; j < 4u; j++) { if (c0 + j < p.N) { st_C(i + j, ${resOne}v[j]); } } }`
     : `for (var j = 0u; j < 4u; j++) { if (c0 + j < p.N) { st_C(i + j, ${resOne}v[j]); } }`;
   return /* wgsl */ `
-fn storeRow(b: u32, row: u32, c0: u32, acc: vec4f) {
+struct EpilogueCols { bias: vec4f, scale: vec4f }
+fn epilogueCols(c0: u32) -> EpilogueCols {
+  return EpilogueCols(${k.bias ? colVec('Bias') : 'vec4f(0.0)'}, ${k.scale ? colVec('Scale') : 'vec4f(1.0)'});
+}
+
+fn storeRow(b: u32, row: u32, c0: u32, acc: vec4f, cols: EpilogueCols) {
   var v = acc;
   ${full}
   let i = b * p.strideC + row * p.N + c0;
@@ -212,8 +219,9 @@ function storeRows(rows: number, acc: (i: number) => string): string {
   // A runtime trip count keeps compilers from unrolling the loop (and the epilogue) again.
   // (r0 may lie past M in the tiled variant's edge tiles: no rows then.)
   let nrows = select(0u, min(${rows}u, p.M - r0), r0 < p.M);
+  let cols = epilogueCols(c0);
   for (var ri = 0u; ri < nrows; ri++) {
-    storeRow(b, r0 + ri, c0, accs[ri]);
+    storeRow(b, r0 + ri, c0, accs[ri], cols);
   }`;
 }
 
@@ -223,6 +231,23 @@ const BLOCK_INDEX = /* wgsl */ `
   if (blk >= p.rowBlocks * p.batch) { return; }
   let b = blk / p.rowBlocks;
   let rblk = blk - b * p.rowBlocks;`;
+
+/**
+ * Patch-row starts a0..a{n-1} for rows r0.. (clamped to M - 1): one (n, oy, ox) division for r0,
+ * then an odometer step per row — per-lane integer division is slow on software adapters.
+ */
+function patchRows(n: number): string {
+  let code = `var pn = 0u; var py = 0u; var px = 0u;
+  { let r = min(r0, p.M - 1u); let hw = p.Ho * p.Wo; pn = r / hw; let rem = r - pn * hw; py = rem / p.Wo; px = rem - py * p.Wo; }
+  let abase = b * p.strideA;`;
+  for (let i = 0; i < n; i++) {
+    if (i > 0) code += `
+  if (r0 + ${i}u < p.M) { px += 1u; if (px == p.Wo) { px = 0u; py += 1u; if (py == p.Ho) { py = 0u; pn += 1u; } } }`;
+    code += `
+  let a${i} = abase + pn * p.sN + py * p.sOy + px * p.sOx;`;
+  }
+  return code;
+}
 
 function regblockBody(k: GemmKey): string {
   const rows = [...Array(RB_TM).keys()];
@@ -256,18 +281,22 @@ function regblockBody(k: GemmKey): string {
     for (var j = 0u; j < (${len} & ~3u); j += 4u) {
       let kk = kb + j;${step4}
     }${k.kTail ? tail(len) : ''}`;
+  // Patch segments are walked with a counter, not aSeg's division: integer division has no SIMD
+  // form on CPUs, so software adapters pay it per lane (it was a third of the stem's time).
+  const segWalk = (body: string) => `var so = 0u; var si = 0u; var sOuter = 0u;
+  for (var seg = 0u; seg < p.K / p.segLen; seg++) {${body}
+    si += 1u;
+    if (si == p.segInner) { si = 0u; sOuter += p.segOuterStride; }
+    so = sOuter + si * p.segInnerStride;
+  }`;
   const loop = k.seg4
-    ? `for (var seg = 0u; seg < p.K / 4u; seg++) {
-    let so = aSeg(seg);
+    ? segWalk(`
     let kb = seg * 4u;
     let j = 0u;
-    let kk = kb;${step4}
-  }`
+    let kk = kb;${step4}`)
     : patch
-    ? `for (var seg = 0u; seg < p.K / p.segLen; seg++) {
-    let so = aSeg(seg);
-    let kb = seg * p.segLen;${inner('p.segLen')}
-  }`
+    ? segWalk(`
+    let kb = seg * p.segLen;${inner('p.segLen')}`)
     : `{
     let kb = 0u;${inner('p.K')}
   }`;
@@ -278,7 +307,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   if (c0 >= p.N) { return; }${BLOCK_INDEX}
   let r0 = rblk * ${RB_TM}u;
   // Clamp rows/columns so edge blocks load in bounds; their extra results are never stored.
-  ${rows.map((i) => `let a${i} = aRow(b * p.strideA, min(r0 + ${i}u, p.M - 1u));`).join('\n  ')}
+  ${patch ? patchRows(rows.length) : rows.map((i) => `let a${i} = aRow(b * p.strideA, min(r0 + ${i}u, p.M - 1u));`).join('\n  ')}
   let c1 = min(c0 + 1u, p.N - 1u); let c2 = min(c0 + 2u, p.N - 1u); let c3 = min(c0 + 3u, p.N - 1u);
   let bbase = b * p.strideB;
   ${k.transB ? 'let bc0 = bbase + c0 * p.K; let bc1 = bbase + c1 * p.K; let bc2 = bbase + c2 * p.K; let bc3 = bbase + c3 * p.K;' : ''}

@@ -1,6 +1,8 @@
 // The chart and the side-by-side Markdown table, on a fixed report.
 import { describe, expect, it } from 'vitest';
 import { escapeXml, renderChart } from '../../src/bench/chart.js';
+import { formatTable } from '../../src/bench/harness.js';
+import { compareToMatmul } from '../../src/bench/kernels-dense.js';
 import type { ReportCase } from '../../src/bench/peers/compare.js';
 import { comparisons, formatComparisonMarkdown, formatResultsMarkdown, ortSpeedup, speedup, type PeerReport } from '../../src/bench/peers/report.js';
 
@@ -84,5 +86,27 @@ describe('SVG chart', () => {
 
   it('escapes every XML special character', () => {
     expect(escapeXml(`a<b>&"c'`)).toBe('a&lt;b&gt;&amp;&quot;c&apos;');
+  });
+});
+
+describe('dense ops against the same-run matmul', () => {
+  // gflops · median_ms · 1e6 is the FLOP count: 2·256³ ≈ 33.6 M, 2·512³ ≈ 268 M.
+  const mm = (n: number, gflops: number, dtype = 'f32', variant = 'regblock') => c(`matmul ${n}`, 'echoclip', (2 * n ** 3) / (gflops * 1e6), { gflops, dtype, variant });
+  const op = (flops: number, gflops: number, dtype = 'f32') => c('op', 'echoclip', flops / (gflops * 1e6), { gflops, dtype });
+  const ref = [mm(256, 5), mm(256, 4, 'f32', 'tiled'), mm(512, 6), mm(256, 8, 'f16')];
+
+  it('divides by the best rate at the nearest FLOP count, matching dtype when it can', () => {
+    const [near256, near512, f16, bf16] = compareToMatmul([op(40e6, 4), op(200e6, 3), op(30e6, 4, 'f16'), op(30e6, 4, 'bf16')], ref);
+    expect(near256.vs_matmul).toBeCloseTo(4 / 5, 12); // the faster of the two 256³ variants
+    expect(near512.vs_matmul).toBeCloseTo(3 / 6, 12);
+    expect(f16.vs_matmul).toBeCloseTo(4 / 8, 12);
+    expect(bf16.vs_matmul).toBeCloseTo(4 / 5, 12); // no bf16 reference: the f32 ones stand in
+  });
+
+  it('leaves memory-bound cases and an empty reference alone, and prints the ratio as a percentage', () => {
+    const mem = c('layernorm', 'echoclip', 1, { gbps: 2 });
+    expect(compareToMatmul([mem], ref)[0].vs_matmul).toBeUndefined();
+    expect(compareToMatmul([op(1e6, 1)], [])[0].vs_matmul).toBeUndefined();
+    expect(formatTable(compareToMatmul([op(40e6, 4)], ref))).toMatch(/80 %/);
   });
 });

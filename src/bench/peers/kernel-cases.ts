@@ -6,7 +6,7 @@ import type { Gpu } from '../../gpu/device.js';
 import { Tensor } from '../../gpu/tensor.js';
 import { multiHeadAttention } from '../../kernels/attention.js';
 import { packConv2dWeight, patchConv2d, permuteHost } from '../../kernels/conv2d.js';
-import { defaultDepthwiseTile, depthwiseConv2d, packDepthwiseWeight } from '../../kernels/depthwise.js';
+import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, packDepthwiseWeight } from '../../kernels/depthwise.js';
 import { defaultRowVariant, layerNorm } from '../../kernels/layernorm.js';
 import { defaultMatmulVariant, linear, matmul } from '../../kernels/matmul.js';
 import { softmax } from '../../kernels/softmax.js';
@@ -139,7 +139,7 @@ export function depthwiseCase(H: number, C: number): PeerCase {
     async ours(gpu) {
       const wp = packDepthwiseWeight(w, [C, 1, 7, 7]);
       const [X, Wt, B, Y] = [Tensor.from(gpu, x, [1, H, H, C]), Tensor.from(gpu, wp.data, wp.shape), Tensor.from(gpu, b, [C]), Tensor.empty(gpu, [1, H, H, C])];
-      this.oursVariant = `tileW ${defaultDepthwiseTile(gpu)}`;
+      this.oursVariant = depthwiseTileLabel(defaultDepthwiseTile(gpu));
       return oursKernel(gpu, [X, Wt, B], Y, () => void depthwiseConv2d(X, Wt, { bias: B, out: Y }));
     },
     onnx() {
