@@ -21,24 +21,35 @@ import { columnSum, linearBackward, matmulBackward } from '../kernels/matmul-bac
 import { linear as linearKernel, matmul as matmulKernel } from '../kernels/matmul.js';
 import { argmaxPoolBackward, globalAvgPoolBackward, l2NormalizeBackward } from '../kernels/pooling-backward.js';
 import { argmaxPool as argmaxPoolKernel, globalAvgPool as avgPoolKernel, l2Normalize as l2Kernel } from '../kernels/pooling.js';
+import type { FloatDType } from '../kernels/wgsl.js';
 import type { Tape, Var } from './tape.js';
 
+/**
+ * Output dtype of an op (default: the tape's activation dtype — f16 in mixed precision). Ops whose
+ * output joins a residual stream, the features or the loss ask for 'f32'.
+ */
+export interface OutputOptions {
+  dtype?: FloatDType;
+}
+
 /** torch Linear: x [..., in] · weightᵀ [out, in] (+ bias). */
-export function linear(t: Tape, x: Var, weight: Var, bias?: Var): Var {
-  const y = linearKernel(x.value, weight.value, bias?.value);
+export function linear(t: Tape, x: Var, weight: Var, bias?: Var, opts: OutputOptions = {}): Var {
+  const w = t.matrixWeight(weight);
+  const y = linearKernel(x.value, w, bias?.value, { dtype: opts.dtype ?? t.activationDType });
   return t.record(y, [x, weight, bias], (g) => {
-    const r = linearBackward(x.value, weight.value, g, { dx: x.requiresGrad, dweight: weight.requiresGrad, dbias: !!bias?.requiresGrad });
+    const r = linearBackward(x.value, w, g, { dx: x.requiresGrad, dweight: weight.requiresGrad, dbias: !!bias?.requiresGrad });
     t.addGrad(x, r.dx);
     t.addGrad(weight, r.dweight);
     t.addGrad(bias, r.dbias);
   });
 }
 
-/** A [M, K] · B [K, N]. */
-export function matmul(t: Tape, a: Var, b: Var): Var {
-  const y = matmulKernel(a.value, b.value);
+/** A [M, K] · B [K, N] (B a weight: its f16 copy in mixed precision). */
+export function matmul(t: Tape, a: Var, b: Var, opts: OutputOptions = {}): Var {
+  const bv = t.matrixWeight(b);
+  const y = matmulKernel(a.value, bv, { dtype: opts.dtype ?? t.activationDType });
   return t.record(y, [a, b], (g) => {
-    const r = matmulBackward(a.value, b.value, g, { da: a.requiresGrad, db: b.requiresGrad });
+    const r = matmulBackward(a.value, bv, g, { da: a.requiresGrad, db: b.requiresGrad });
     t.addGrad(a, r.da);
     t.addGrad(b, r.db);
   });
@@ -75,8 +86,9 @@ export function dropPath(t: Tape, x: Var, factors: Float32Array | null): Var {
   return t.record(scaleSamples(x.value, f), [x], (g) => t.addGrad(x, scaleSamples(g, f)));
 }
 
-export function layerNorm(t: Tape, x: Var, weight: Var, bias: Var, eps: number): Var {
-  const y = layerNormKernel(x.value, weight.value, bias.value, { eps });
+/** LayerNorm over the last axis; statistics in f32 whatever the storage dtypes. */
+export function layerNorm(t: Tape, x: Var, weight: Var, bias: Var, eps: number, opts: OutputOptions = {}): Var {
+  const y = layerNormKernel(x.value, weight.value, bias.value, { eps, dtype: opts.dtype ?? t.activationDType });
   return t.record(y, [x, weight, bias], (g) => {
     const r = layerNormBackward(x.value, weight.value, g, { eps });
     t.addGrad(x, r.dx);
@@ -86,10 +98,11 @@ export function layerNorm(t: Tape, x: Var, weight: Var, bias: Var, eps: number):
 }
 
 /** Stride = kernel convolution (stem / downsample), NHWC output. */
-export function patchConv2d(t: Tape, x: Var, weight: Var, bias: Var, inputLayout: ConvInputLayout): Var {
-  const y = patchConv2dKernel(x.value, weight.value, { inputLayout, bias: bias.value });
+export function patchConv2d(t: Tape, x: Var, weight: Var, bias: Var, inputLayout: ConvInputLayout, opts: OutputOptions = {}): Var {
+  const w = t.matrixWeight(weight);
+  const y = patchConv2dKernel(x.value, w, { inputLayout, bias: bias.value, dtype: opts.dtype ?? t.activationDType });
   return t.record(y, [x, weight, bias], (g) => {
-    const r = patchConv2dBackward(x.value, weight.value, g, { inputLayout, dx: x.requiresGrad, dweight: weight.requiresGrad, dbias: bias.requiresGrad });
+    const r = patchConv2dBackward(x.value, w, g, { inputLayout, dx: x.requiresGrad, dweight: weight.requiresGrad, dbias: bias.requiresGrad });
     t.addGrad(x, r.dx);
     t.addGrad(weight, r.dweight);
     t.addGrad(bias, r.dbias);
@@ -97,10 +110,11 @@ export function patchConv2d(t: Tape, x: Var, weight: Var, bias: Var, inputLayout
 }
 
 /** Depthwise 7×7 (tap-major weight), "same" padding. */
-export function depthwiseConv2d(t: Tape, x: Var, weight: Var, bias: Var): Var {
-  const y = depthwiseKernel(x.value, weight.value, { bias: bias.value });
+export function depthwiseConv2d(t: Tape, x: Var, weight: Var, bias: Var, opts: OutputOptions = {}): Var {
+  const w = t.matrixWeight(weight);
+  const y = depthwiseKernel(x.value, w, { bias: bias.value, dtype: opts.dtype ?? t.activationDType });
   return t.record(y, [x, weight, bias], (g) => {
-    const r = depthwiseConv2dBackward(x.value, weight.value, g, { dx: x.requiresGrad, dweight: weight.requiresGrad, dbias: bias.requiresGrad });
+    const r = depthwiseConv2dBackward(x.value, w, g, { dx: x.requiresGrad, dweight: weight.requiresGrad, dbias: bias.requiresGrad });
     t.addGrad(x, r.dx);
     t.addGrad(weight, r.dweight);
     t.addGrad(bias, r.dbias);

@@ -10,7 +10,7 @@ import { parseSafetensors, serializeSafetensors } from '../io/safetensors.js';
 import type { TrainableClip } from '../models/train.js';
 import { AdamW, cosineLr, type AdamWOptions } from './adamw.js';
 import { Rng } from './rng.js';
-import { Tape } from './tape.js';
+import { Tape, type Precision } from './tape.js';
 
 /** A malformed PAIRS.csv or trainer-state file. */
 export class TrainingDataError extends EchoClipError {}
@@ -107,6 +107,8 @@ export interface TrainerConfig {
   schedule: 'cosine' | 'constant';
   framesPerVideo: number;
   seed: number;
+  /** 'mixed' trains with f16 matrix-op weights and activations (see Precision); absent = 'f32'. */
+  precision?: Precision;
 }
 
 /** Where the data loader is: epoch, position in the epoch's order. */
@@ -157,6 +159,7 @@ export class Trainer {
     readonly config: TrainerConfig,
   ) {
     checkConfig(config, data.pairs);
+    if (config.precision === 'mixed' && !model.gpu.f16) throw new UsageError('echoclip finetune --precision', 'mixed needs shader-f16, which this adapter lacks', { hint: 'use --precision f32 here' });
     const adam: AdamWOptions = { lr: config.lr, betas: config.betas, eps: config.eps, weightDecay: config.weightDecay };
     this.opt = new AdamW(model.gpu, model.params, adam);
     this.rng = new Rng(config.seed);
@@ -207,7 +210,7 @@ export class Trainer {
       ids.set(this.data.tokens.subarray(pair * L, (pair + 1) * L), k * L);
     }
     const lr = this.lrAt(this.position.step);
-    const tape = new Tape(this.model.gpu);
+    const tape = new Tape(this.model.gpu, this.config.precision ?? 'f32');
     let loss: number;
     try {
       const out = this.model.forward(tape, pixels, ids, { rng: this.rng });

@@ -5,7 +5,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { AdamW } from '../autograd/adamw.js';
 import { Rng } from '../autograd/rng.js';
-import { Tape } from '../autograd/tape.js';
+import { Tape, type Precision } from '../autograd/tape.js';
 import { ECHOCLIP_CONFIG, type ClipConfig } from '../models/config.js';
 import { TrainableClip } from '../models/train.js';
 import { summarize, type BenchCase } from './harness.js';
@@ -18,6 +18,8 @@ export interface TrainBenchOptions {
   repeats?: number;
   /** Train with stochastic depth as configured (drop path 0.1), as a real fine-tune would. */
   dropPath?: boolean;
+  /** Precisions to time (default f32, plus mixed where the adapter has shader-f16). */
+  precisions?: Precision[];
   config?: ClipConfig;
   log?: (line: string) => void;
 }
@@ -37,7 +39,10 @@ function batchInputs(n: number, config: ClipConfig): { pixels: Float32Array; ids
   return { pixels, ids };
 }
 
-/** One `train_step` case per batch size (f32 weights, gradients and moments). */
+/**
+ * One `train_step` case per (precision, batch size). Master weights, gradients and AdamW moments
+ * are f32 in both precisions; 'mixed' adds per-step f16 weight copies and keeps f16 activations.
+ */
 export async function benchTrain(gpu: Gpu, opts: TrainBenchOptions = {}): Promise<BenchCase[]> {
   const config = opts.config ?? ECHOCLIP_CONFIG;
   const log = opts.log ?? (() => undefined);
@@ -48,8 +53,8 @@ export async function benchTrain(gpu: Gpu, opts: TrainBenchOptions = {}): Promis
   const model = TrainableClip.fromHost(gpu, config, await readAll(config));
   const opt = new AdamW(gpu, model.params, { lr: 1e-5, betas: [0.9, 0.98], eps: 1e-6, weightDecay: 0.2 });
   const rng = new Rng(1);
-  const step = async (inputs: { pixels: Float32Array; ids: Int32Array }): Promise<number> => {
-    const tape = new Tape(gpu);
+  const step = async (inputs: { pixels: Float32Array; ids: Int32Array }, precision: Precision): Promise<number> => {
+    const tape = new Tape(gpu, precision);
     try {
       const { loss } = model.forward(tape, inputs.pixels, inputs.ids, { rng: opts.dropPath === false ? null : rng });
       tape.backward(loss);
@@ -61,26 +66,31 @@ export async function benchTrain(gpu: Gpu, opts: TrainBenchOptions = {}): Promis
     }
   };
   try {
-    for (const n of opts.batches ?? [8]) {
-      const inputs = batchInputs(n, config);
-      const t0 = performance.now();
-      await step(inputs); // compiles every pipeline; allocates the moments
-      log(`train_step batch ${n}: warm-up ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      gpu.pool.resetPeak();
-      const samples: number[] = [];
-      let loss = 0;
-      for (let r = 0; r < repeats; r++) {
-        const t = performance.now();
-        loss = await step(inputs);
-        samples.push(performance.now() - t);
+    for (const precision of opts.precisions ?? (gpu.f16 ? ['f32', 'mixed'] : ['f32'])) {
+      for (const n of opts.batches ?? [8]) {
+        const inputs = batchInputs(n, config);
+        const label = `train_step ${precision} batch ${n}`;
+        const t0 = performance.now();
+        await step(inputs, precision); // compiles every pipeline; allocates the moments
+        log(`${label}: warm-up ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        gpu.pool.trim();
+        gpu.pool.resetPeak();
+        const samples: number[] = [];
+        let loss = 0;
+        for (let r = 0; r < repeats; r++) {
+          const t = performance.now();
+          loss = await step(inputs, precision);
+          samples.push(performance.now() - t);
+        }
+        const timing = summarize(samples);
+        const peak = gpu.pool.peakBytes - base;
+        log(`${label}: ${timing.median_ms.toFixed(0)} ms, peak ${(peak / 2 ** 20).toFixed(0)} MiB, loss ${loss.toFixed(3)}`);
+        cases.push({
+          suite: 'train', name: 'train_step', shape: `${n}x3x${config.vision.imageSize}x${config.vision.imageSize}+${n}x${config.text.contextLength}`,
+          dtype: precision === 'mixed' ? 'mixed f16/f32' : 'f32', impl: 'echoclip',
+          variant: gpu.kernelProfile, ...timing, gflops: null, gbps: null, peak_gpu_bytes: peak, items_per_s: (n * 1000) / timing.median_ms,
+        });
       }
-      const timing = summarize(samples);
-      const peak = gpu.pool.peakBytes - base;
-      log(`train_step batch ${n}: ${timing.median_ms.toFixed(0)} ms, peak ${(peak / 2 ** 20).toFixed(0)} MiB, loss ${loss.toFixed(3)}`);
-      cases.push({
-        suite: 'train', name: 'train_step', shape: `${n}x3x${config.vision.imageSize}x${config.vision.imageSize}+${n}x${config.text.contextLength}`, dtype: 'f32', impl: 'echoclip',
-        variant: gpu.kernelProfile, ...timing, gflops: null, gbps: null, peak_gpu_bytes: peak, items_per_s: (n * 1000) / timing.median_ms,
-      });
     }
   } finally {
     opt.release();

@@ -16,6 +16,7 @@ import { benchZeroShotEf } from '../bench/peers/e2e.js';
 import { imageTowerCase, textTowerCase, TowerContext } from '../bench/peers/tower-cases.js';
 import { syntheticWeights } from '../bench/synthetic.js';
 import { benchTrain } from '../bench/train.js';
+import type { Precision } from '../autograd/tape.js';
 import { ECHOCLIP_CONFIG, type ClipConfig } from '../models/config.js';
 import { UsageError } from '../errors.js';
 import { flagInt, flagString, parseArgs } from './args.js';
@@ -98,9 +99,18 @@ async function modelsSuite(s: SuiteContext): Promise<ReportCase[]> {
   }
 }
 
+/** A comma-separated flag value, every item checked (empty when the flag is absent). */
+function parseList(value: string | undefined, flag: string, ok: (v: string) => boolean, want: string): string[] {
+  if (value === undefined) return [];
+  const items = value.split(',').map((v) => v.trim());
+  const bad = items.find((v) => !ok(v));
+  if (bad !== undefined) throw new UsageError(`echoclip bench ${flag}`, `'${bad}' is not one of ${want}`);
+  return items;
+}
+
 /** `echoclip bench [--suite kernels|models|e2e|train|all] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`. */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value' }, 'bench');
+  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value', 'train-batches': 'value', precision: 'value' }, 'bench');
   const suite = (flagString(args, 'suite') ?? 'kernels') as Suite;
   if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
   const peers = parsePeers(flagString(args, 'peers'));
@@ -132,9 +142,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     s.skipped.push({ what: 'pytorch-cpu informational rows', why: 'not produced by this bench (it would need a Python + PyTorch install; none on the CI machines)' });
     if (want('train')) {
       // Full CLIP steps (both towers, ClipLoss, backward, AdamW) take minutes on software adapters.
-      if (soft) s.skipped.push({ what: 'train_step at batch 8', why: 'software adapter: batch 2 only' });
+      const batches = parseList(flagString(args, 'train-batches'), '--train-batches', (v) => Number.isInteger(+v) && +v >= 2, 'integers >= 2').map(Number);
+      const precisions = parseList(flagString(args, 'precision'), '--precision', (v) => v === 'f32' || v === 'mixed', 'f32 or mixed') as Precision[];
+      if (soft && !batches.length) s.skipped.push({ what: 'train_step at batch 8', why: 'software adapter: batch 2 only (--train-batches to choose)' });
+      if (!gpu.f16 && !precisions.length) s.skipped.push({ what: 'train_step in mixed f16/f32', why: 'the adapter has no shader-f16' });
       try {
-        cases.push(...(await benchTrain(gpu, { batches: soft ? [2] : [8], config: s.config, log: s.log })));
+        cases.push(...(await benchTrain(gpu, { batches: batches.length ? batches : soft ? [2] : [8], precisions: precisions.length ? precisions : undefined, config: s.config, log: s.log })));
       } catch (e) {
         s.skipped.push({ what: 'train suite (echoclip)', why: `failed: ${e instanceof Error ? e.message : String(e)}` });
       }

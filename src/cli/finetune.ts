@@ -17,7 +17,7 @@ import { loadTokenizer, MODEL_FLAGS, openDevice, TOKENIZER_FLAGS } from './commo
 
 const USAGE = `usage: echoclip finetune --weights DIR --data PAIRS.csv --out DIR --steps N --batch B
    [--lr 1e-4] [--weight-decay 0.2] [--betas 0.9,0.98] [--eps 1e-6] [--warmup 0] [--schedule cosine|constant]
-   [--frames-per-video 1] [--seed S] [--save-every 10] [--resume] [--log LOSSES.jsonl]
+   [--frames-per-video 1] [--seed S] [--save-every 10] [--resume] [--log LOSSES.jsonl] [--precision f32|mixed]
    [--tokenizer bpe|template] [--vocab P] [--template-vocab P] [--device auto|lavapipe|swiftshader]`;
 
 const CONFIG_FILE = 'open_clip_config.json';
@@ -120,7 +120,7 @@ function videoData(videos: readonly string[], tokens: Int32Array, imageSize: num
 export async function finetuneCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     ...MODEL_FLAGS, ...TOKENIZER_FLAGS, data: 'value', out: 'value', steps: 'value', batch: 'value', lr: 'value', 'weight-decay': 'value', betas: 'value', eps: 'value',
-    warmup: 'value', schedule: 'value', 'frames-per-video': 'value', seed: 'value', 'save-every': 'value', resume: 'switch', log: 'value', help: 'switch',
+    warmup: 'value', schedule: 'value', 'frames-per-video': 'value', seed: 'value', 'save-every': 'value', resume: 'switch', log: 'value', precision: 'value', help: 'switch',
   }, 'finetune');
   if (args.flags.has('help')) {
     process.stdout.write(USAGE + '\n');
@@ -131,6 +131,8 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const outDir = requireFlag(args, 'out', 'finetune');
   const schedule = flagString(args, 'schedule') ?? 'constant';
   if (schedule !== 'cosine' && schedule !== 'constant') throw new UsageError('echoclip finetune', `--schedule must be cosine or constant, got '${schedule}'`);
+  const precision = flagString(args, 'precision') ?? 'f32';
+  if (precision !== 'f32' && precision !== 'mixed') throw new UsageError('echoclip finetune', `--precision must be f32 or mixed, got '${precision}'`);
   const config: TrainerConfig = {
     steps: flagInt(args, 'steps', 'finetune', NaN),
     batch: flagInt(args, 'batch', 'finetune', NaN),
@@ -142,6 +144,8 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
     schedule,
     framesPerVideo: flagInt(args, 'frames-per-video', 'finetune', 1),
     seed: flagInt(args, 'seed', 'finetune', 0),
+    // Only recorded when mixed, so f32 checkpoints keep the settings key they always had.
+    ...(precision === 'mixed' ? { precision } : {}),
   };
   if (Number.isNaN(config.steps)) requireFlag(args, 'steps', 'finetune');
   if (Number.isNaN(config.batch)) requireFlag(args, 'batch', 'finetune');

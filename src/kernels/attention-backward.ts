@@ -3,10 +3,11 @@
 // query row) recomputes the row's log-sum-exp, D_i = dO_i·O_i and dQ_i; kernel 2 (one invocation
 // per key row) recomputes P_ij = exp(s_ij − lse_i) from those statistics and sums dK_j and dV_j
 // over the queries that see key j. Every sum has a fixed order and there are no atomics, so the
-// result is deterministic.
+// result is deterministic. The saved qkv and out may each be f16 (mixed precision): they are
+// widened on load, and dOut, the statistics and dqkv stay f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
-import { dispatchItems, f32Bits, wgslFoldedMain, wgslParamsStruct, wgslStorage } from './wgsl.js';
+import { checkFloatTensor, dispatchItems, f32Bits, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['B', 'T', 'H', 'D', 'scale', 'causal']);
 
@@ -15,29 +16,31 @@ function common(dh: number): string {
     PARAMS.code +
     `const DH = ${dh}u;\n` +
     /* wgsl */ `
+fn qkv(i: u32) -> f32 { return f32(Qkv[i]); }
 fn qkvBase(b: u32, t: u32, part: u32, h: u32) -> u32 { return (b * p.T + t) * 3u * p.D + part * p.D + h * DH; }
 fn rowBase(b: u32, t: u32, h: u32) -> u32 { return (b * p.T + t) * p.D + h * DH; }
 fn dotQK(b: u32, i: u32, j: u32, h: u32) -> f32 {
   let qi = qkvBase(b, i, 0u, h);
   let kj = qkvBase(b, j, 1u, h);
   var s = 0.0;
-  for (var d = 0u; d < DH; d++) { s += Qkv[qi + d] * Qkv[kj + d]; }
+  for (var d = 0u; d < DH; d++) { s += qkv(qi + d) * qkv(kj + d); }
   return s * bitcast<f32>(p.scale);
 }
 fn dotDoV(b: u32, i: u32, j: u32, h: u32) -> f32 {
   let oi = rowBase(b, i, h);
   let vj = qkvBase(b, j, 2u, h);
   var s = 0.0;
-  for (var d = 0u; d < DH; d++) { s += Dout[oi + d] * Qkv[vj + d]; }
+  for (var d = 0u; d < DH; d++) { s += Dout[oi + d] * qkv(vj + d); }
   return s;
 }
 `
   );
 }
 
-function queryWgsl(dh: number): string {
+function queryWgsl(dh: number, tQkv: FloatDType, tOut: FloatDType): string {
   return (
-    wgslStorage(0, 'Qkv', 'array<f32>', 'read') + wgslStorage(1, 'Out', 'array<f32>', 'read') + wgslStorage(2, 'Dout', 'array<f32>', 'read') +
+    wgslEnableF16(tQkv === 'f16' || tOut === 'f16') +
+    wgslReadArray(0, 'Qkv', tQkv) + wgslReadArray(1, 'Out', tOut) + wgslStorage(2, 'Dout', 'array<f32>', 'read') +
     wgslStorage(3, 'Dqkv', 'array<f32>', 'read_write') + wgslStorage(4, 'Stats', 'array<vec2f>', 'read_write') +
     '@group(0) @binding(5) var<uniform> p: Params;\n' + common(dh) + wgslFoldedMain(64) +
     /* wgsl */ `
@@ -55,13 +58,13 @@ function queryWgsl(dh: number): string {
   let lse = m + log(l);
   let oi = rowBase(b, i, h);
   var di = 0.0;
-  for (var d = 0u; d < DH; d++) { di += Dout[oi + d] * Out[oi + d]; }
+  for (var d = 0u; d < DH; d++) { di += Dout[oi + d] * f32(Out[oi + d]); }
   var acc: array<f32, DH>;
   for (var j = 0u; j < jEnd; j++) {
     let pij = exp(dotQK(b, i, j, h) - lse);
     let ds = pij * (dotDoV(b, i, j, h) - di);
     let kj = qkvBase(b, j, 1u, h);
-    for (var d = 0u; d < DH; d++) { acc[d] += ds * Qkv[kj + d]; }
+    for (var d = 0u; d < DH; d++) { acc[d] += ds * qkv(kj + d); }
   }
   let qi = qkvBase(b, i, 0u, h);
   for (var d = 0u; d < DH; d++) { Dqkv[qi + d] = acc[d] * bitcast<f32>(p.scale); }
@@ -71,9 +74,10 @@ function queryWgsl(dh: number): string {
   );
 }
 
-function keyWgsl(dh: number): string {
+function keyWgsl(dh: number, tQkv: FloatDType): string {
   return (
-    wgslStorage(0, 'Qkv', 'array<f32>', 'read') + wgslStorage(1, 'Dout', 'array<f32>', 'read') + wgslStorage(2, 'Stats', 'array<vec2f>', 'read') +
+    wgslEnableF16(tQkv === 'f16') +
+    wgslReadArray(0, 'Qkv', tQkv) + wgslStorage(1, 'Dout', 'array<f32>', 'read') + wgslStorage(2, 'Stats', 'array<vec2f>', 'read') +
     wgslStorage(3, 'Dqkv', 'array<f32>', 'read_write') +
     '@group(0) @binding(4) var<uniform> p: Params;\n' + common(dh) + wgslFoldedMain(64) +
     /* wgsl */ `
@@ -91,7 +95,7 @@ function keyWgsl(dh: number): string {
     let qi = qkvBase(b, i, 0u, h);
     let oi = rowBase(b, i, h);
     for (var d = 0u; d < DH; d++) {
-      dk[d] += ds * Qkv[qi + d];
+      dk[d] += ds * qkv(qi + d);
       dv[d] += pij * Dout[oi + d];
     }
   }
@@ -107,26 +111,27 @@ function keyWgsl(dh: number): string {
 }
 
 /**
- * dqkv [B, T, 3D] of out = attentionCore(qkv, {heads, causal}) given the forward output `out`
- * [B, T, D] and its gradient dOut.
+ * f32 dqkv [B, T, 3D] of out = attentionCore(qkv, {heads, causal}) given the forward output `out`
+ * [B, T, D] and its f32 gradient dOut. qkv and out may be f16.
  */
 export function attentionCoreBackward(qkv: Tensor, out: Tensor, dOut: Tensor, opts: { heads: number; causal?: boolean }): Tensor {
   const gpu = qkv.gpu;
-  if (qkv.dtype !== 'f32' || qkv.shape.length !== 3 || qkv.shape[2] % 3 !== 0) throw new ShapeError('attentionCoreBackward', `expects packed f32 qkv [B, T, 3·D], got ${qkv.dtype} [${qkv.shape.join(', ')}]`);
+  checkFloatTensor(gpu, qkv, 'attentionCoreBackward qkv');
+  checkFloatTensor(gpu, out, 'attentionCoreBackward out');
+  if (qkv.shape.length !== 3 || qkv.shape[2] % 3 !== 0) throw new ShapeError('attentionCoreBackward', `expects packed qkv [B, T, 3·D], got [${qkv.shape.join(', ')}]`);
   const [B, T, D3] = qkv.shape;
   const D = D3 / 3;
   const H = opts.heads;
   if (!Number.isInteger(H) || H < 1 || D % H !== 0) throw new ShapeError('attentionCoreBackward', `width ${D} must split into ${H} heads of equal size`);
-  for (const [t, name] of [[out, 'out'], [dOut, 'dOut']] as const) {
-    if (t.dtype !== 'f32' || t.size !== B * T * D) throw new ShapeError(`attentionCoreBackward ${name}`, `must be f32 [${B}, ${T}, ${D}], got ${t.dtype} [${t.shape.join(', ')}]`);
-  }
+  if (out.size !== B * T * D) throw new ShapeError('attentionCoreBackward out', `must be [${B}, ${T}, ${D}], got [${out.shape.join(', ')}]`);
+  if (dOut.dtype !== 'f32' || dOut.size !== B * T * D) throw new ShapeError('attentionCoreBackward dOut', `must be f32 [${B}, ${T}, ${D}], got ${dOut.dtype} [${dOut.shape.join(', ')}]`);
   const dh = D / H;
   const values = [B, T, H, D, f32Bits(1 / Math.sqrt(dh)), opts.causal ?? true ? 1 : 0];
   const dqkv = Tensor.empty(gpu, qkv.shape, 'f32', 'attention.dqkv');
   const stats = Tensor.empty(gpu, [B * H * T, 2], 'f32', 'attention.stats');
   const rows = B * H * T;
-  dispatchItems(gpu, 'attention-backward-q', queryWgsl(dh), [qkv, out, dOut, dqkv, stats], 2, PARAMS, values, rows);
-  dispatchItems(gpu, 'attention-backward-kv', keyWgsl(dh), [qkv, dOut, stats, dqkv], 1, PARAMS, values, rows);
+  dispatchItems(gpu, 'attention-backward-q', queryWgsl(dh, qkv.dtype as FloatDType, out.dtype as FloatDType), [qkv, out, dOut, dqkv, stats], 2, PARAMS, values, rows);
+  dispatchItems(gpu, 'attention-backward-kv', keyWgsl(dh, qkv.dtype as FloatDType), [qkv, dOut, stats, dqkv], 1, PARAMS, values, rows);
   stats.release();
   return dqkv;
 }

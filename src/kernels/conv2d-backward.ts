@@ -2,12 +2,14 @@
 // convolution is exactly a GEMM over an "unfolded" patch matrix cols [N·Ho·Wo, K] (K = Cin·kh·kw in
 // the weight's own order): dW = dyᵀ·cols and dcols = dy·W are forward GEMMs, and dx is the fold
 // of dcols — a pure gather (each input pixel belongs to at most one patch), so no atomics.
+// x and the weight may each be f16 (mixed precision): the unfold widens x into f32 columns and the
+// GEMM widens the weight on load, so every gradient is computed and stored in f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { ConvInputLayout } from './conv2d.js';
 import { columnSum, matmulTransA } from './matmul-backward.js';
 import { matmul } from './matmul.js';
-import { dispatchItems, wgslFoldedMain, wgslParamsStruct, wgslStorage } from './wgsl.js';
+import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['n', 'Cin', 'H', 'W', 'Ho', 'Wo', 'kh', 'kw']);
 
@@ -22,11 +24,11 @@ function geometry(layout: ConvInputLayout): string {
   return `fn xIndex(n: u32, ci: u32, y: u32, x: u32) -> u32 { return ${xIndex}; }\nfn kIndex(ci: u32, dy: u32, dx: u32) -> u32 { return ${kIndex}; }\n`;
 }
 
-function unfoldWgsl(layout: ConvInputLayout): string {
+function unfoldWgsl(layout: ConvInputLayout, tX: FloatDType): string {
   const decode = layout === 'nchw' ? 'let dx = k % p.kw; let dy = (k / p.kw) % p.kh; let ci = k / (p.kw * p.kh);' : 'let ci = k % p.Cin; let dx = (k / p.Cin) % p.kw; let dy = k / (p.Cin * p.kw);';
   return (
-    PARAMS.code + geometry(layout) +
-    wgslStorage(0, 'X', 'array<f32>', 'read') + wgslStorage(1, 'Cols', 'array<f32>', 'read_write') +
+    wgslEnableF16(tX === 'f16') + PARAMS.code + geometry(layout) +
+    wgslReadArray(0, 'X', tX) + wgslStorage(1, 'Cols', 'array<f32>', 'read_write') +
     '@group(0) @binding(2) var<uniform> p: Params;\n' + wgslFoldedMain(64) +
     /* wgsl */ `
   let K = p.Cin * p.kh * p.kw;
@@ -37,7 +39,7 @@ function unfoldWgsl(layout: ConvInputLayout): string {
   let oy = (r / p.Wo) % p.Ho;
   let n = r / (p.Wo * p.Ho);
   ${decode}
-  Cols[gid] = X[xIndex(n, ci, oy * p.kh + dy, ox * p.kw + dx)];
+  Cols[gid] = f32(X[xIndex(n, ci, oy * p.kh + dy, ox * p.kw + dx)]);
 }
 `
   );
@@ -71,12 +73,18 @@ export interface Conv2dGrads {
   dbias?: Tensor;
 }
 
-/** Gradients of patchConv2d(x, weight, {inputLayout, bias}) given dy NHWC [N, Ho, Wo, Cout]. */
+/**
+ * Gradients of patchConv2d(x, weight, {inputLayout, bias}) given dy NHWC [N, Ho, Wo, Cout]. x and
+ * weight may be f16; dy and the gradients are f32.
+ */
 export function patchConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, opts: { inputLayout: ConvInputLayout; dx?: boolean; dweight?: boolean; dbias?: boolean }): Conv2dGrads {
   const gpu = x.gpu;
   const nchw = opts.inputLayout === 'nchw';
-  if (x.dtype !== 'f32' || weight.dtype !== 'f32' || dy.dtype !== 'f32' || x.shape.length !== 4 || weight.shape.length !== 4) {
-    throw new ShapeError('patchConv2dBackward', `expects f32 4-D x and weight, got x ${x.dtype} [${x.shape.join(', ')}], weight ${weight.dtype} [${weight.shape.join(', ')}]`);
+  checkFloatTensor(gpu, x, 'patchConv2dBackward x');
+  checkFloatTensor(gpu, weight, 'patchConv2dBackward weight');
+  if (dy.dtype !== 'f32') throw new ShapeError('patchConv2dBackward dy', `must be f32, got ${dy.dtype} [${dy.shape.join(', ')}]`);
+  if (x.shape.length !== 4 || weight.shape.length !== 4) {
+    throw new ShapeError('patchConv2dBackward', `expects 4-D x and weight, got x [${x.shape.join(', ')}], weight [${weight.shape.join(', ')}]`);
   }
   const [N, Cin, H, W] = nchw ? x.shape : [x.shape[0], x.shape[3], x.shape[1], x.shape[2]];
   const [Cout, wCin, kh, kw] = nchw ? weight.shape : [weight.shape[0], weight.shape[3], weight.shape[1], weight.shape[2]];
@@ -92,14 +100,14 @@ export function patchConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, opts:
   const out: Conv2dGrads = {};
   if (opts.dweight ?? true) {
     const cols = Tensor.empty(gpu, [R, K], 'f32', 'conv2d.cols');
-    dispatchItems(gpu, `conv2d-unfold-${opts.inputLayout}`, unfoldWgsl(opts.inputLayout), [x, cols], 1, PARAMS, values, R * K);
+    dispatchItems(gpu, `conv2d-unfold-${opts.inputLayout}`, unfoldWgsl(opts.inputLayout, x.dtype as FloatDType), [x, cols], 1, PARAMS, values, R * K);
     out.dweight = Tensor.empty(gpu, weight.shape, 'f32', 'conv2d.dweight');
     matmulTransA(dy2, cols, { out: out.dweight.reshape([Cout, K]) });
     cols.release();
   }
   if (opts.dbias ?? true) out.dbias = columnSum(dy2);
   if (opts.dx ?? true) {
-    const dcols = matmul(dy2, weight.reshape([Cout, K]));
+    const dcols = matmul(dy2, weight.reshape([Cout, K]), { dtype: 'f32' });
     out.dx = Tensor.empty(gpu, x.shape, 'f32', 'conv2d.dx');
     dispatchItems(gpu, `conv2d-fold-${opts.inputLayout}`, foldWgsl(opts.inputLayout), [dcols, out.dx], 1, PARAMS, values, x.size);
     dcols.release();

@@ -1,17 +1,18 @@
 // Backward of the depthwise convolution (NHWC x, tap-major weight [kh, kw, C], zero padding).
 // dx is a gather (the transposed correlation: each input pixel sums dy over the outputs whose
 // window covers it); dW is a per-(output row, tap, channel) partial sum followed by a
-// deterministic column sum over output rows; db is the column sum of dy.
+// deterministic column sum over output rows; db is the column sum of dy. x and the weight may each
+// be f16 (mixed precision saves them so); they are widened on load and all sums stay f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { columnSum } from './matmul-backward.js';
-import { dispatchItems, wgslFoldedMain, wgslParamsStruct, wgslStorage } from './wgsl.js';
+import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['N', 'H', 'W', 'C', 'Ho', 'Wo', 'kh', 'kw', 'pad']);
 
-const DX =
-  PARAMS.code +
-  wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslStorage(1, 'Wt', 'array<f32>', 'read') + wgslStorage(2, 'Dx', 'array<f32>', 'read_write') +
+const dxWgsl = (tW: FloatDType) =>
+  wgslEnableF16(tW === 'f16') + PARAMS.code +
+  wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslReadArray(1, 'Wt', tW) + wgslStorage(2, 'Dx', 'array<f32>', 'read_write') +
   '@group(0) @binding(3) var<uniform> p: Params;\n' + wgslFoldedMain(64) +
   /* wgsl */ `
   if (gid >= p.N * p.H * p.W * p.C) { return; }
@@ -26,7 +27,7 @@ const DX =
     for (var tx = 0u; tx < p.kw; tx++) {
       let ox = x - i32(tx) + i32(p.pad);
       if (ox < 0 || ox >= i32(p.Wo)) { continue; }
-      s += Dy[((n * p.Ho + u32(oy)) * p.Wo + u32(ox)) * p.C + c] * Wt[(ty * p.kw + tx) * p.C + c];
+      s += Dy[((n * p.Ho + u32(oy)) * p.Wo + u32(ox)) * p.C + c] * f32(Wt[(ty * p.kw + tx) * p.C + c]);
     }
   }
   Dx[gid] = s;
@@ -34,9 +35,9 @@ const DX =
 `;
 
 // Partial[(n·Ho + oy), tap, c] = Σ_ox dy[n, oy, ox, c] · x[n, oy + ty − pad, ox + tx − pad, c]
-const DW =
-  PARAMS.code +
-  wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslStorage(1, 'X', 'array<f32>', 'read') + wgslStorage(2, 'Part', 'array<f32>', 'read_write') +
+const dwWgsl = (tX: FloatDType) =>
+  wgslEnableF16(tX === 'f16') + PARAMS.code +
+  wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslReadArray(1, 'X', tX) + wgslStorage(2, 'Part', 'array<f32>', 'read_write') +
   '@group(0) @binding(3) var<uniform> p: Params;\n' + wgslFoldedMain(64) +
   /* wgsl */ `
   let taps = p.kh * p.kw;
@@ -54,7 +55,7 @@ const DW =
     for (var ox = 0u; ox < p.Wo; ox++) {
       let x = i32(ox + tx) - i32(p.pad);
       if (x < 0 || x >= i32(p.W)) { continue; }
-      s += Dy[((n * p.Ho + oy) * p.Wo + ox) * p.C + c] * X[((n * p.H + u32(y)) * p.W + u32(x)) * p.C + c];
+      s += Dy[((n * p.Ho + oy) * p.Wo + ox) * p.C + c] * f32(X[((n * p.H + u32(y)) * p.W + u32(x)) * p.C + c]);
     }
   }
   Part[gid] = s;
@@ -68,11 +69,17 @@ export interface DepthwiseGrads {
   dbias?: Tensor;
 }
 
-/** Gradients of depthwiseConv2d(x, weight, {padding}) given dy [N, Ho, Wo, C]. */
+/**
+ * Gradients of depthwiseConv2d(x, weight, {padding}) given dy [N, Ho, Wo, C]. x and weight may be
+ * f16; dy and the gradients are f32.
+ */
 export function depthwiseConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, opts: { padding?: number; dx?: boolean; dweight?: boolean; dbias?: boolean } = {}): DepthwiseGrads {
   const gpu = x.gpu;
-  if (x.dtype !== 'f32' || weight.dtype !== 'f32' || dy.dtype !== 'f32' || x.shape.length !== 4 || weight.shape.length !== 3 || weight.shape[2] !== x.shape[3]) {
-    throw new ShapeError('depthwiseConv2dBackward', `expects f32 x [N, H, W, C] and tap-major weight [kh, kw, C], got x ${x.dtype} [${x.shape.join(', ')}], weight ${weight.dtype} [${weight.shape.join(', ')}]`);
+  checkFloatTensor(gpu, x, 'depthwiseConv2dBackward x');
+  checkFloatTensor(gpu, weight, 'depthwiseConv2dBackward weight');
+  if (dy.dtype !== 'f32') throw new ShapeError('depthwiseConv2dBackward dy', `must be f32, got ${dy.dtype} [${dy.shape.join(', ')}]`);
+  if (x.shape.length !== 4 || weight.shape.length !== 3 || weight.shape[2] !== x.shape[3]) {
+    throw new ShapeError('depthwiseConv2dBackward', `expects x [N, H, W, C] and tap-major weight [kh, kw, C], got x [${x.shape.join(', ')}], weight [${weight.shape.join(', ')}]`);
   }
   const [N, H, W, C] = x.shape;
   const [kh, kw] = weight.shape;
@@ -86,11 +93,11 @@ export function depthwiseConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, o
   const out: DepthwiseGrads = {};
   if (opts.dx ?? true) {
     out.dx = Tensor.empty(gpu, x.shape, 'f32', 'depthwise.dx');
-    dispatchItems(gpu, 'depthwise-backward-dx', DX, [dy, weight, out.dx], 1, PARAMS, values, x.size);
+    dispatchItems(gpu, 'depthwise-backward-dx', dxWgsl(weight.dtype as FloatDType), [dy, weight, out.dx], 1, PARAMS, values, x.size);
   }
   if (opts.dweight ?? true) {
     const part = Tensor.empty(gpu, [N * Ho, kh * kw * C], 'f32', 'depthwise.dw-partial');
-    dispatchItems(gpu, 'depthwise-backward-dw', DW, [dy, x, part], 1, PARAMS, values, part.size);
+    dispatchItems(gpu, 'depthwise-backward-dw', dwWgsl(x.dtype as FloatDType), [dy, x, part], 1, PARAMS, values, part.size);
     out.dweight = Tensor.empty(gpu, [kh, kw, C], 'f32', 'depthwise.dweight');
     columnSum(part, { out: out.dweight.reshape([kh * kw * C]) });
     part.release();

@@ -99,3 +99,39 @@ export function addScaled(x: Tensor, gamma: Tensor, y: Tensor, opts: { out?: Ten
   if (gamma.dtype !== 'f32' || gamma.size !== C) throw new ShapeError('addScaled gamma', `must be f32 [${C}] (the last axis of x [${x.shape.join(', ')}]), got ${gamma.dtype} [${gamma.shape.join(', ')}]`);
   return run({ kind: 'add-scaled' }, 'add-scaled', [x, y], gamma, C, opts.out);
 }
+
+const CAST_PARAMS = wgslParamsStruct('Params', ['n']);
+
+/** WGSL converting n values (vec4s when `vec`) from one float storage type to another. */
+export function castWgsl(from: FloatDType, to: FloatDType, vec: boolean): string {
+  return (
+    wgslEnableF16(from === 'f16' || to === 'f16') + CAST_PARAMS.code +
+    wgslStorage(0, 'X', `array<${wgslFloatType(from, vec)}>`, 'read') +
+    wgslStorage(1, 'Out', `array<${wgslFloatType(to, vec)}>`, 'read_write') +
+    '@group(0) @binding(2) var<uniform> p: Params;\n' +
+    `${wgslFoldedMain(WG)}  if (gid >= p.n) { return; }\n  Out[gid] = ${wgslFloatType(to, vec)}(X[gid]);\n}\n`
+  );
+}
+
+/**
+ * x converted to `dtype` (round to nearest even for f32 → f16; values beyond ±65504 become ±inf,
+ * as torch's .half() does). Mixed-precision training casts the f32 master weights with this.
+ */
+export function cast(x: Tensor, dtype: FloatDType, opts: { out?: Tensor } = {}): Tensor {
+  const gpu = x.gpu;
+  checkFloatTensor(gpu, x, 'cast input');
+  if (dtype !== 'f32' && dtype !== 'f16') throw new ShapeError('cast dtype', `must be f32 or f16, got ${String(dtype)}`);
+  const o = opts.out ?? Tensor.empty(gpu, x.shape, dtype, 'cast.out');
+  checkFloatTensor(gpu, o, 'cast out');
+  if (o.dtype !== dtype || o.size !== x.size) throw new ShapeError('cast out', `must be ${dtype} with ${x.size} values, got ${o.dtype} [${o.shape.join(', ')}]`);
+  if (x.size === 0) return o;
+  const vec = x.size % 4 === 0 && x.byteOffset % 16 === 0 && o.byteOffset % 16 === 0;
+  const n = vec ? x.size / 4 : x.size;
+  gpu.dispatch({
+    kernel: { name: `cast-${x.dtype}-${dtype}`, code: castWgsl(x.dtype as FloatDType, dtype, vec), storage: ['read', 'read_write'], uniformBytes: CAST_PARAMS.bytes },
+    bindings: [x, o],
+    uniforms: packParams(CAST_PARAMS.bytes, [n]),
+    workgroups: foldWorkgroups(Math.ceil(n / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+  return o;
+}

@@ -1,21 +1,25 @@
 // Backward of matmul / linear: the two operand gradients are GEMMs with transposed operands
 // (reusing the forward GEMM kernels), and the bias gradient is a column sum. The column sum is a
 // deterministic two-stage reduction (fixed chunks, fixed order, no atomics), so training runs are
-// bit-for-bit reproducible on one adapter.
+// bit-for-bit reproducible on one adapter. In mixed-precision training the saved operands (x, the
+// weight, the `times` factor of the column sum) may be f16: the GEMM widens them on load, so every
+// gradient is still accumulated and stored in f32; incoming gradients must be f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { matmul } from './matmul.js';
-import { dispatchItems, wgslFoldedMain, wgslParamsStruct, wgslStorage } from './wgsl.js';
+import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const SUM_PARAMS = wgslParamsStruct('Params', ['rows', 'cols', 'chunk', 'chunks']);
 /** Rows per partial sum in the first stage. */
 const CHUNK = 256;
 
-function columnSumWgsl(product: boolean): string {
+/** `product`: the dtype of the `times` operand Y (which may be f16), or null for a plain sum. */
+function columnSumWgsl(product: FloatDType | null): string {
   return (
+    wgslEnableF16(product === 'f16') +
     SUM_PARAMS.code +
     wgslStorage(0, 'X', 'array<f32>', 'read') +
-    (product ? wgslStorage(1, 'Y', 'array<f32>', 'read') : '') +
+    (product ? wgslReadArray(1, 'Y', product) : '') +
     wgslStorage(product ? 2 : 1, 'Out', 'array<f32>', 'read_write') +
     `@group(0) @binding(${product ? 3 : 2}) var<uniform> p: Params;\n` +
     wgslFoldedMain(64) +
@@ -26,7 +30,7 @@ function columnSumWgsl(product: boolean): string {
   let r0 = part * p.chunk;
   let r1 = min(r0 + p.chunk, p.rows);
   var s = 0.0;
-  for (var r = r0; r < r1; r++) { s += X[r * p.cols + c]${product ? ' * Y[r * p.cols + c]' : ''}; }
+  for (var r = r0; r < r1; r++) { s += X[r * p.cols + c]${product ? ' * f32(Y[r * p.cols + c])' : ''}; }
   Out[part * p.cols + c] = s;
 }
 `
@@ -35,31 +39,41 @@ function columnSumWgsl(product: boolean): string {
 
 /**
  * Σ over rows of x [rows, cols] (any shape; the last axis is `cols`), or of x ⊙ y when `times` is
- * given → f32 [cols]. Bias gradients (Σ dy) and scale gradients (Σ dy ⊙ h) are both this.
+ * given → f32 [cols]. Bias gradients (Σ dy) and scale gradients (Σ dy ⊙ h) are both this. x is
+ * f32; `times` may be f16 (a saved activation).
  */
 export function columnSum(x: Tensor, opts: { times?: Tensor; cols?: number; out?: Tensor } = {}): Tensor {
   const gpu = x.gpu;
   const cols = opts.cols ?? (x.shape.length ? x.shape[x.shape.length - 1] : 1);
   if (x.dtype !== 'f32' || cols <= 0 || x.size % cols !== 0) throw new ShapeError('columnSum input', `must be f32 with a multiple of ${cols} values, got ${x.dtype} [${x.shape.join(', ')}]`);
   const y = opts.times;
-  if (y && (y.dtype !== 'f32' || y.size !== x.size)) throw new ShapeError('columnSum times', `must be f32 with ${x.size} values like the input, got ${y.dtype} [${y.shape.join(', ')}]`);
+  if (y) {
+    checkFloatTensor(gpu, y, 'columnSum times');
+    if (y.size !== x.size) throw new ShapeError('columnSum times', `must have ${x.size} values like the input, got [${y.shape.join(', ')}]`);
+  }
   const rows = x.size / cols;
   const out = opts.out ?? Tensor.empty(gpu, [cols], 'f32', 'columnSum.out');
-  if (out.size !== cols) throw new ShapeError('columnSum out', `must hold ${cols} values, has ${out.size}`);
+  if (out.dtype !== 'f32' || out.size !== cols) throw new ShapeError('columnSum out', `must be f32 with ${cols} values, got ${out.dtype} [${out.shape.join(', ')}]`);
   if (rows === 0) {
     gpu.recorder.clearBuffer(out.buffer, out.byteOffset, out.byteLength);
     return out;
   }
+  const tY = y ? (y.dtype as FloatDType) : null;
   const chunks = Math.ceil(rows / CHUNK);
   if (chunks === 1) {
-    dispatchItems(gpu, 'column-sum', columnSumWgsl(!!y), y ? [x, y, out] : [x, out], 1, SUM_PARAMS, [rows, cols, CHUNK, 1], cols);
+    dispatchItems(gpu, 'column-sum', columnSumWgsl(tY), y ? [x, y, out] : [x, out], 1, SUM_PARAMS, [rows, cols, CHUNK, 1], cols);
     return out;
   }
   const partial = Tensor.empty(gpu, [chunks, cols], 'f32', 'columnSum.partial');
-  dispatchItems(gpu, 'column-sum', columnSumWgsl(!!y), y ? [x, y, partial] : [x, partial], 1, SUM_PARAMS, [rows, cols, CHUNK, chunks], cols * chunks);
+  dispatchItems(gpu, 'column-sum', columnSumWgsl(tY), y ? [x, y, partial] : [x, partial], 1, SUM_PARAMS, [rows, cols, CHUNK, chunks], cols * chunks);
   columnSum(partial, { out });
   partial.release();
   return out;
+}
+
+/** Incoming gradients stay f32 in mixed precision (only saved operands may be f16). */
+function checkF32(t: Tensor, what: string): void {
+  if (t.dtype !== 'f32') throw new ShapeError(what, `must be f32 (gradients stay f32 in mixed precision), got ${t.dtype} [${t.shape.join(', ')}]`);
 }
 
 /** Split-K chunk target for weight gradients: long reductions are cut into about this many rows. */
@@ -74,19 +88,22 @@ function chunkLength(n: number, target: number): number {
 }
 
 /**
- * aᵀ·b for a [R, M], b [R, N] → [M, N] (weight gradients: dyᵀ·x). R is the number of activation
- * rows (N·H·W pixels, or B·T tokens) and is often far larger than M and N, which leaves a plain
- * GEMM with only a few output tiles (a handful of workgroups on a CPU adapter). Long reductions
- * are split into equal chunks computed as one batched GEMM, then summed by columnSum, in a fixed
- * order (deterministic).
+ * aᵀ·b for a [R, M], b [R, N] → f32 [M, N] (weight gradients: dyᵀ·x; either operand may be f16).
+ * R is the number of activation rows (N·H·W pixels, or B·T tokens) and is often far larger than
+ * M and N, which leaves a plain GEMM with only a few output tiles (a handful of workgroups on a
+ * CPU adapter). Long reductions are split into equal chunks computed as one batched GEMM, then
+ * summed by columnSum, in a fixed order (deterministic).
  */
 export function matmulTransA(a: Tensor, b: Tensor, opts: { out?: Tensor } = {}): Tensor {
   if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[0] !== b.shape[0]) {
     throw new ShapeError('matmulTransA', `expects a [R, M] and b [R, N] with the same R, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
   }
+  checkFloatTensor(a.gpu, a, 'matmulTransA a');
+  checkFloatTensor(a.gpu, b, 'matmulTransA b');
   const [R, M] = a.shape;
   const N = b.shape[1];
   const out = opts.out ?? Tensor.empty(a.gpu, [M, N], 'f32', 'matmulTransA.out');
+  if (out.dtype !== 'f32' || out.size !== M * N) throw new ShapeError('matmulTransA out', `must be f32 with ${M * N} values, got ${out.dtype} [${out.shape.join(', ')}]`);
   const kc = R > 2 * SPLIT_K_ROWS ? chunkLength(R, SPLIT_K_ROWS) : 0;
   if (!kc) return matmul(a, b, { transA: true, out });
   const chunks = R / kc;
@@ -109,8 +126,12 @@ export interface LinearGrads {
 /**
  * Backward of y = x·Wᵀ + b (torch Linear; x [..., in], weight [out, in], dy [..., out]):
  * dx = dy·W, dW = dyᵀ·x, db = Σ_rows dy. `need` picks which to compute (frozen layers skip dW).
+ * x and weight may be f16 (saved activation, weight copy); dy and the gradients are f32.
  */
 export function linearBackward(x: Tensor, weight: Tensor, dy: Tensor, need: { dx?: boolean; dweight?: boolean; dbias?: boolean }): LinearGrads {
+  checkFloatTensor(x.gpu, x, 'linearBackward x');
+  checkFloatTensor(x.gpu, weight, 'linearBackward weight');
+  checkF32(dy, 'linearBackward dy');
   if (weight.shape.length !== 2) throw new ShapeError('linearBackward weight', `must be [out, in], got [${weight.shape.join(', ')}]`);
   const [N, K] = weight.shape;
   const M = x.size / Math.max(K, 1);
@@ -129,13 +150,19 @@ export function linearBackward(x: Tensor, weight: Tensor, dy: Tensor, need: { dx
   return out;
 }
 
-/** Backward of C = A·B for 2-D A [M, K], B [K, N]: dA = dC·Bᵀ, dB = Aᵀ·dC. */
+/**
+ * Backward of C = A·B for 2-D A [M, K], B [K, N]: dA = dC·Bᵀ, dB = Aᵀ·dC. A and B may be f16;
+ * dC and the gradients are f32.
+ */
 export function matmulBackward(a: Tensor, b: Tensor, dc: Tensor, need: { da?: boolean; db?: boolean } = { da: true, db: true }): { da?: Tensor; db?: Tensor } {
+  checkFloatTensor(a.gpu, a, 'matmulBackward a');
+  checkFloatTensor(a.gpu, b, 'matmulBackward b');
+  checkF32(dc, 'matmulBackward dc');
   if (a.shape.length !== 2 || b.shape.length !== 2 || dc.shape.length !== 2 || a.shape[1] !== b.shape[0] || dc.shape[0] !== a.shape[0] || dc.shape[1] !== b.shape[1]) {
     throw new ShapeError('matmulBackward', `expects A [M, K], B [K, N], dC [M, N], got [${a.shape.join(', ')}], [${b.shape.join(', ')}], [${dc.shape.join(', ')}]`);
   }
   return {
-    da: need.da ? matmul(dc, b, { transB: true }) : undefined,
+    da: need.da ? matmul(dc, b, { transB: true, dtype: 'f32' }) : undefined,
     db: need.db ? matmulTransA(a, dc) : undefined,
   };
 }

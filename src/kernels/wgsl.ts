@@ -93,6 +93,15 @@ export function wgslFloatType(dtype: 'f32' | 'f16', vec4: boolean): string {
 /** Float storage dtypes of the norm/elementwise kernels. */
 export type FloatDType = 'f32' | 'f16';
 
+/**
+ * Read-only scalar array of a backward-kernel input that may be stored as f16 (mixed-precision
+ * training saves some activations and weight copies in f16). Kernels load it as `f32(NAME[i])`,
+ * the identity for f32, so both dtypes run the same f32 math; pair with wgslEnableF16.
+ */
+export function wgslReadArray(binding: number, name: string, dtype: FloatDType): string {
+  return wgslStorage(binding, name, `array<${wgslFloatType(dtype, false)}>`, 'read');
+}
+
 /** Launcher check: a float tensor, and f16 only where the adapter has shader-f16. */
 export function checkFloatTensor(gpu: { f16: boolean }, t: { dtype: string; shape: readonly number[] }, what: string): void {
   if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new ShapeError(what, `must be f32 or f16, got ${t.dtype} [${t.shape.join(', ')}]`);

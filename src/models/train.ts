@@ -159,20 +159,23 @@ export class TrainableClip {
     const N = pixels.value.shape[0];
     const total = cfg.depths.reduce((a, b) => a + b, 0);
     let k = 0;
+    // Mixed precision: the residual stream x stays f32; the branch activations that only feed
+    // LayerNorm or matrix ops are the tape's activation dtype (f16).
+    const f32 = { dtype: 'f32' } as const;
     let x = op.patchConv2d(t, pixels, w('trunk.stem.0.weight'), w('trunk.stem.0.bias'), 'nchw');
-    x = op.layerNorm(t, x, w('trunk.stem.1.weight'), w('trunk.stem.1.bias'), eps);
+    x = op.layerNorm(t, x, w('trunk.stem.1.weight'), w('trunk.stem.1.bias'), eps, f32);
     for (let s = 0; s < cfg.depths.length; s++) {
       const sp = `trunk.stages.${s}`;
       if (s > 0) {
         x = op.layerNorm(t, x, w(`${sp}.downsample.0.weight`), w(`${sp}.downsample.0.bias`), eps);
-        x = op.patchConv2d(t, x, w(`${sp}.downsample.1.weight`), w(`${sp}.downsample.1.bias`), 'nhwc');
+        x = op.patchConv2d(t, x, w(`${sp}.downsample.1.weight`), w(`${sp}.downsample.1.bias`), 'nhwc', f32);
       }
       for (let b = 0; b < cfg.depths[s]; b++, k++) {
         const bp = `${sp}.blocks.${b}`;
         let h = op.depthwiseConv2d(t, x, w(`${bp}.conv_dw.weight`), w(`${bp}.conv_dw.bias`));
         h = op.layerNorm(t, h, w(`${bp}.norm.weight`), w(`${bp}.norm.bias`), eps);
         h = op.gelu(t, op.linear(t, h, w(`${bp}.mlp.fc1.weight`), w(`${bp}.mlp.fc1.bias`)));
-        h = op.linear(t, h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`));
+        h = op.linear(t, h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), f32);
         h = op.layerScale(t, h, w(`${bp}.gamma`));
         const rate = this.dropRate(k, total);
         if (rng && rate > 0) {
@@ -184,28 +187,30 @@ export class TrainableClip {
     }
     if (tap) x = tap(x);
     x = op.globalAvgPool(t, x);
-    x = op.layerNorm(t, x, w('trunk.head.norm.weight'), w('trunk.head.norm.bias'), eps);
-    return op.linear(t, x, w('head.proj.weight'));
+    x = op.layerNorm(t, x, w('trunk.head.norm.weight'), w('trunk.head.norm.bias'), eps, f32);
+    return op.linear(t, x, w('head.proj.weight'), undefined, f32);
   }
 
   /** Text tower on token ids [N, context] (host copy + GPU tensor) → unnormalised features. */
   encodeText(t: Tape, ids: Int32Array, idsTensor: Tensor): Var {
     const cfg = this.config.text;
     const eps = cfg.layerNormEps;
+    const f32 = { dtype: 'f32' } as const; // the residual stream, as in encodeImage
     let x = op.tokenEmbedding(t, ids, idsTensor, this.param('token_embedding.weight'), this.param('positional_embedding'));
     for (let l = 0; l < cfg.layers; l++) {
       const w = (name: string) => this.param(`transformer.resblocks.${l}.${name}`);
       let h = op.layerNorm(t, x, w('ln_1.weight'), w('ln_1.bias'), eps);
-      h = op.linear(t, h, w('attn.in_proj_weight'), w('attn.in_proj_bias'));
+      // The attention core reads and writes f32 (its softmax statistics need the range).
+      h = op.linear(t, h, w('attn.in_proj_weight'), w('attn.in_proj_bias'), f32);
       h = op.attention(t, h, cfg.heads);
-      x = op.add(t, x, op.linear(t, h, w('attn.out_proj.weight'), w('attn.out_proj.bias')));
+      x = op.add(t, x, op.linear(t, h, w('attn.out_proj.weight'), w('attn.out_proj.bias'), f32));
       h = op.layerNorm(t, x, w('ln_2.weight'), w('ln_2.bias'), eps);
       h = op.gelu(t, op.linear(t, h, w('mlp.c_fc.weight'), w('mlp.c_fc.bias')));
-      x = op.add(t, x, op.linear(t, h, w('mlp.c_proj.weight'), w('mlp.c_proj.bias')));
+      x = op.add(t, x, op.linear(t, h, w('mlp.c_proj.weight'), w('mlp.c_proj.bias'), f32));
     }
-    x = op.layerNorm(t, x, this.param('ln_final.weight'), this.param('ln_final.bias'), eps);
+    x = op.layerNorm(t, x, this.param('ln_final.weight'), this.param('ln_final.bias'), eps, f32);
     x = op.argmaxPool(t, x, idsTensor);
-    return op.matmul(t, x, this.param('text_projection'));
+    return op.matmul(t, x, this.param('text_projection'), f32);
   }
 
   /**

@@ -126,3 +126,74 @@ describe('tiny EchoCLIP fine-tune vs PyTorch (2 AdamW steps, drop_path 0)', () =
     expect(model.params.every((p) => p.trainable)).toBe(true);
   });
 });
+
+// Mixed f16/f32 (Tape 'mixed'): the same two steps against the same f32 PyTorch goldens, at
+// tolerances that f16 storage of the matrix-op weights and branch activations (11-bit mantissa)
+// allows. Measured on lavapipe: see the bounds below.
+describe('tiny EchoCLIP fine-tune in mixed f16/f32 precision vs the f32 PyTorch goldens', () => {
+  let gpu: Gpu;
+  let g: Map<string, Golden>;
+  let model: TrainableClip | null = null;
+  const losses: number[] = [];
+  const grads = new Map<string, Float32Array>();
+  let halfWeights = 0;
+  let f16Activations = 0;
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    if (!gpu.f16) return;
+    g = await loadGoldens(FILE);
+    const w = await openWeights(resolve(FIXTURES, 'echoclip_tiny'));
+    model = await TrainableClip.load(gpu, w.source, w.config);
+    await w.source.close();
+    const opt = new AdamW(gpu, model.params, { lr: 1e-4, betas: [0.9, 0.98], eps: 1e-6, weightDecay: 0.2 });
+    const px = golden(g, 'input.pixel_values'), ids = golden(g, 'input.text_tokens');
+    for (let s = 0; s < 3; s++) {
+      const tape = new Tape(gpu, 'mixed');
+      const out = model.forward(tape, px.data as Float32Array, ids.data as Int32Array);
+      losses.push((await out.loss.value.toFloat32())[0]);
+      if (s < 2) {
+        tape.backward(out.loss);
+        if (grads.size === 0) {
+          for (const p of model.params) grads.set(p.name, (await model.grad(p.name))!);
+          halfWeights = model.params.filter((p) => tape.matrixWeight(p).dtype === 'f16').length;
+        }
+        opt.update();
+        opt.zeroGrad();
+      }
+      if (s === 0) f16Activations = [out.image, out.text, out.loss].filter((v) => v.value.dtype === 'f16').length;
+      tape.release();
+    }
+    opt.release();
+  }, 120_000);
+
+  afterAll(() => model?.release());
+
+  it('is refused without shader-f16, and keeps master weights, gradients, features and loss in f32', () => {
+    if (!gpu.f16) {
+      expect(() => new Tape(gpu, 'mixed')).toThrowError(/shader-f16/);
+      return;
+    }
+    // Every ≥ 2-D weight multiplies as f16 (convs, linears, projections, the depthwise taps).
+    expect(halfWeights).toBe(model!.params.filter((p) => p.value.shape.length >= 2).length);
+    expect(model!.params.every((p) => p.value.dtype === 'f32' && (!p.grad || p.grad.dtype === 'f32'))).toBe(true);
+    expect(f16Activations).toBe(0);
+  });
+
+  it('loss before each step and after both within 2e-3', () => {
+    if (!gpu.f16) return;
+    ['loss.step0', 'loss.step1', 'loss.after'].forEach((name, i) => {
+      expect(Math.abs(losses[i] - golden(g, name).data[0]), name).toBeLessThanOrEqual(2e-3);
+    });
+  });
+
+  it('every parameter gradient within 1 % of its largest value (the f32 path: atol 2e-5)', () => {
+    if (!gpu.f16) return;
+    for (const p of model!.params) {
+      if (p.name === EMB) continue;
+      const want = golden(g, `grad.${p.name}`).data as Float32Array;
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(grads.get(p.name)!, p.name).toBeAllclose(want, { rtol: 0, atol: Math.max(1e-2 * scale, 2e-5) });
+    }
+  });
+});

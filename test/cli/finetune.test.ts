@@ -189,9 +189,29 @@ describe('echoclip finetune on the tiny model', () => {
     expect(Buffer.compare(readFileSync(path.join(swapped, 'latest', 'open_clip_model.safetensors')), readFileSync(path.join(ref, 'latest', 'open_clip_model.safetensors')))).toBe(0);
   }, 300_000);
 
+  it('--precision mixed trains with f16 weight copies and activations, and checkpoints f32 (refused without shader-f16)', async () => {
+    const gpu = await testGpu();
+    const out = path.join(dir, 'mixed');
+    const log = path.join(dir, 'mixed.jsonl');
+    const run = () => quiet(() => finetuneCommand(argsFor(data.csv, out, 4, ['--precision', 'mixed', '--log', log])));
+    if (!gpu.f16) {
+      await expect(run()).rejects.toThrow(/shader-f16/);
+      return;
+    }
+    expect((await run()).result).toBe(0);
+    const losses = readFileSync(log, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { loss: number }).loss);
+    expect(losses).toHaveLength(4);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const params = await readCheckpointParameters(path.join(out, 'latest'));
+    expect(params.size).toBe(94);
+    // Resuming with other precision flags is refused (the data order and numerics would differ).
+    await expect(quiet(() => finetuneCommand(argsFor(data.csv, out, 6, ['--resume'])))).rejects.toThrow(/other settings/);
+  }, 120_000);
+
   it('rejects bad flags before touching the GPU', async () => {
     await expect(finetuneCommand(argsFor(data.csv, path.join(dir, 'x'), 5, ['--batch', '9']))).rejects.toThrow(/--batch/);
     await expect(finetuneCommand(argsFor(data.csv, path.join(dir, 'x'), 5, ['--schedule', 'linear']))).rejects.toThrow(/--schedule/);
+    await expect(finetuneCommand(argsFor(data.csv, path.join(dir, 'x'), 5, ['--precision', 'half']))).rejects.toThrow(/--precision must be f32 or mixed/);
     writeFileSync(path.join(dir, 'missing.csv'), 'video,report\nnope.avi,TEXT\n');
     await expect(finetuneCommand(argsFor(path.join(dir, 'missing.csv'), path.join(dir, 'x'), 5))).rejects.toThrow(/does not exist/);
   });

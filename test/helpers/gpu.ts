@@ -2,6 +2,10 @@
 // ECHOCLIP_ADAPTER (lavapipe | swiftshader | auto), exported by scripts/test.sh before vitest starts.
 import { afterAll, expect } from 'vitest';
 import { requestDevice, type Gpu } from '../../src/gpu/device.js';
+import { ShapeError } from '../../src/errors.js';
+import { fromF16Array, toF16Array } from '../../src/gpu/dtype.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+
 
 let gpuPromise: Promise<Gpu> | null = null;
 
@@ -69,5 +73,35 @@ expect.extend({
 declare module 'vitest' {
   interface Assertion<T = any> {
     toBeAllclose(expected: ArrayLike<number>, opts?: { rtol?: number; atol?: number }): T;
+  }
+}
+
+/**
+ * Mixed precision saves some backward inputs in f16 (storage only). `run` gets every input either
+ * as an f32 tensor or, for the `f16` ones, as an f16 tensor holding the same (f16-rounded) values;
+ * for each non-empty subset of the f16-capable inputs the f32 outputs must match the all-f32 run
+ * to f32 rounding (the kernels widen on load and do the same f32 math). Without shader-f16 each f16
+ * input must be refused with the typed error instead.
+ */
+export async function expectF16InputsMatch(gpu: Gpu, inputs: Record<string, { data: Float32Array; shape: number[]; f16?: boolean }>, run: (t: Record<string, Tensor>) => (Tensor | undefined)[]): Promise<void> {
+  const names = Object.keys(inputs);
+  const rounded = (n: string) => (inputs[n].f16 ? fromF16Array(toF16Array(inputs[n].data)) : inputs[n].data);
+  const upload = (half: Set<string>) => Object.fromEntries(names.map((n) => [n, Tensor.from(gpu, rounded(n), inputs[n].shape, half.has(n) ? 'f16' : 'f32')]));
+  const f16able = names.filter((n) => inputs[n].f16);
+  const want = gpu.f16 ? await Promise.all(run(upload(new Set())).map((t) => t!.toFloat32())) : [];
+  for (let mask = 1; mask < 1 << f16able.length; mask++) {
+    const half = new Set(f16able.filter((_, j) => mask & (1 << j)));
+    const label = `f16 ${[...half].join(' + ')}`;
+    if (!gpu.f16) {
+      expect(() => run(upload(half)), label).toThrowError(ShapeError);
+      expect(() => run(upload(half)), label).toThrowError(/shader-f16/);
+      continue;
+    }
+    const got = run(upload(half));
+    expect(got.length).toBe(want.length);
+    for (let k = 0; k < got.length; k++) {
+      expect(got[k]!.dtype, `${label}: output ${k}`).toBe('f32');
+      expect(await got[k]!.toFloat32(), `${label}: output ${k}`).toBeAllclose(want[k], { rtol: 1e-6, atol: 1e-7 });
+    }
   }
 }

@@ -1,15 +1,16 @@
 // Backward of the dense ops (linear/matmul, patch convolutions, depthwise 7×7) against the
 // PyTorch gradients in ops.safetensors (NCHW goldens permuted to our NHWC on the host), plus a
-// column-sum check on a shape that needs the two-stage reduction.
+// column-sum check on a shape that needs the two-stage reduction, and f16 saved operands (mixed
+// precision) against the f32 kernels on the same values.
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { packConv2dWeight, permuteHost } from '../../src/kernels/conv2d.js';
 import { patchConv2dBackward } from '../../src/kernels/conv2d-backward.js';
 import { packDepthwiseWeight } from '../../src/kernels/depthwise.js';
 import { depthwiseConv2dBackward } from '../../src/kernels/depthwise-backward.js';
-import { columnSum, linearBackward, matmulBackward } from '../../src/kernels/matmul-backward.js';
+import { columnSum, linearBackward, matmulBackward, matmulTransA } from '../../src/kernels/matmul-backward.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
-import { randomArray, testGpu } from '../helpers/gpu.js';
+import { expectF16InputsMatch, randomArray, testGpu } from '../helpers/gpu.js';
 
 const OPS = 'ops.safetensors';
 const NCHW_TO_NHWC = [0, 2, 3, 1];
@@ -32,6 +33,7 @@ async function setup() {
   };
   return { gpu, g, up, check };
 }
+
 
 describe('linear / matmul backward', () => {
   it.each(['linear', 'linear_nobias'])('%s: dx, dW, db', async (name) => {
@@ -167,5 +169,68 @@ describe('backward on odd shapes (finite differences)', () => {
       const g = linearBackward(Tensor.from(gpu, x, [R, 3]), Tensor.from(gpu, randomArray(15, 43), [5, 3]), Tensor.from(gpu, dy, [R, 5]), { dweight: true });
       expect(await g.dweight!.toFloat32(), `R = ${R}`).toBeAllclose(want, { rtol: 1e-5, atol: 1e-4 });
     }
+  });
+});
+
+describe('f16 saved inputs (mixed precision): same gradients as f32 on the same values', () => {
+  const arr = (n: number, seed: number, shape: number[], f16 = false) => ({ data: randomArray(n, seed), shape, f16 });
+  // Reduction lengths are multiples of 4 (12 rows, and R = 1200 splits into 600-row chunks), so the
+  // three aᵀ·b tests share their GEMM variants: shader compiles dominate the time on lavapipe.
+
+  it('linearBackward: x and weight', async () => {
+    const gpu = await testGpu();
+    await expectF16InputsMatch(gpu, { x: arr(96, 51, [2, 6, 8], true), w: arr(40, 52, [5, 8], true), dy: arr(60, 53, [2, 6, 5]) }, (t) => {
+      const r = linearBackward(t.x, t.w, t.dy, { dx: true, dweight: true, dbias: true });
+      return [r.dx, r.dweight, r.dbias];
+    });
+  });
+
+  it('matmulBackward: A and B', async () => {
+    const gpu = await testGpu();
+    await expectF16InputsMatch(gpu, { a: arr(96, 54, [12, 8], true), b: arr(32, 55, [8, 4], true), dc: arr(48, 56, [12, 4]) }, (t) => {
+      const r = matmulBackward(t.a, t.b, t.dc);
+      return [r.da, r.db];
+    });
+  });
+
+  it('matmulTransA: a and b, with split-K (R = 1200) and without (R = 12)', async () => {
+    const gpu = await testGpu();
+    for (const R of [1200, 12]) {
+      await expectF16InputsMatch(gpu, { a: arr(R * 5, 57, [R, 5], true), b: arr(R * 4, 58, [R, 4], true) }, (t) => [matmulTransA(t.a, t.b)]);
+    }
+  });
+
+  it('columnSum: an f16 `times` factor, one-stage and two-stage', async () => {
+    const gpu = await testGpu();
+    for (const rows of [300, 9]) {
+      await expectF16InputsMatch(gpu, { x: arr(rows * 7, 59, [rows, 7]), y: arr(rows * 7, 60, [rows, 7], true) }, (t) => [columnSum(t.x, { times: t.y })]);
+    }
+  });
+
+  it('depthwiseConv2dBackward: x and weight (3×5 kernel, padding 1)', async () => {
+    const gpu = await testGpu();
+    await expectF16InputsMatch(gpu, { x: arr(2 * 4 * 6 * 4, 61, [2, 4, 6, 4], true), w: arr(3 * 5 * 4, 62, [3, 5, 4], true), dy: arr(2 * 4 * 4 * 4, 63, [2, 4, 4, 4]) }, (t) => {
+      const r = depthwiseConv2dBackward(t.x, t.w, t.dy, { padding: 1 });
+      return [r.dx, r.dweight, r.dbias];
+    });
+  });
+
+  it.each([
+    ['nchw', [1, 3, 8, 8], [4, 3, 4, 4]],
+    ['nhwc', [1, 7, 8, 5], [4, 3, 3, 5]],
+  ] as const)('patchConv2dBackward (%s input): x and weight', async (layout, xs, ws) => {
+    const gpu = await testGpu();
+    const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+    await expectF16InputsMatch(gpu, { x: arr(n(xs), 64, [...xs], true), w: arr(n(ws), 65, [...ws], true), dy: arr(16, 66, [1, 2, 2, 4]) }, (t) => {
+      const r = patchConv2dBackward(t.x, t.w, t.dy, { inputLayout: layout });
+      return [r.dx, r.dweight, r.dbias];
+    });
+  });
+
+  it('incoming gradients must stay f32', async () => {
+    const gpu = await testGpu();
+    const dy = Tensor.zeros(gpu, [3, 5], gpu.f16 ? 'f16' : 'i32');
+    expect(() => linearBackward(Tensor.zeros(gpu, [3, 4]), Tensor.zeros(gpu, [5, 4]), dy, { dx: true })).toThrowError(/linearBackward dy: must be f32/);
+    expect(() => matmulBackward(Tensor.zeros(gpu, [3, 4]), Tensor.zeros(gpu, [4, 5]), dy)).toThrowError(/matmulBackward dc: must be f32/);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { add, addScaled, gelu, type GeluKind } from '../../src/kernels/elementwise.js';
+import { add, addScaled, cast, gelu, type GeluKind } from '../../src/kernels/elementwise.js';
+import { toF16Array } from '../../src/gpu/dtype.js';
 import { foldWorkgroups } from '../../src/kernels/wgsl.js';
 import { geluRef } from '../helpers/cpu-ref.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
@@ -106,5 +107,31 @@ describe('residual add and layer scale', () => {
     expect(() => add(x, Tensor.zeros(gpu, [4, 7]))).toThrowError(/operands must match/);
     expect(() => addScaled(x, Tensor.zeros(gpu, [4]), x)).toThrowError(/gamma.*must be f32 \[8\]/);
     expect(() => gelu(x, { out: Tensor.zeros(gpu, [4, 8], 'i32') })).toThrow(ShapeError);
+  });
+});
+
+describe('cast', () => {
+  // Normal values, halfway cases (ties to even), f16 subnormals, overflow to ±inf, ±0, NaN.
+  const values = [...randomArray(61, 9).map((v) => v * 300), 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -20, -(2 ** -24), 65504, 65520, -1e6, 0, -0, NaN, 3.14159];
+
+  it.each([values.length, 64])('f32 → f16 rounds like the host conversion, and f16 → f32 is exact (%i values)', async (n) => {
+    const gpu = await testGpu();
+    const x = Float32Array.from({ length: n }, (_, i) => values[i % values.length]);
+    if (!gpu.f16) {
+      expect(() => cast(Tensor.from(gpu, x, [n]), 'f16')).toThrowError(/shader-f16/);
+      return;
+    }
+    const h = cast(Tensor.from(gpu, x, [n]), 'f16');
+    expect(h.dtype).toBe('f16');
+    expect(Array.from((await h.read()) as Uint16Array)).toEqual(Array.from(toF16Array(x)));
+    const back = await cast(h, 'f32').toFloat32();
+    expect(Array.from(back)).toEqual(Array.from(await h.toFloat32()));
+  });
+
+  it('rejects a wrong out tensor and a non-float dtype', async () => {
+    const gpu = await testGpu();
+    const x = Tensor.from(gpu, new Float32Array(8), [8]);
+    expect(() => cast(x, 'f32', { out: Tensor.empty(gpu, [7]) })).toThrowError(ShapeError);
+    expect(() => cast(x, 'i32' as 'f32')).toThrowError(/f32 or f16/);
   });
 });

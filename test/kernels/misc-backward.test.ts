@@ -1,5 +1,6 @@
 // Backward of the norm / activation / attention / pooling / embedding / loss ops against the
-// PyTorch gradients in ops.safetensors, plus CPU references on shapes the goldens do not cover.
+// PyTorch gradients in ops.safetensors, plus CPU references on shapes the goldens do not cover,
+// and f16 saved inputs (mixed precision) against the f32 kernels on the same values.
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { attentionCoreBackward } from '../../src/kernels/attention-backward.js';
@@ -16,7 +17,7 @@ import { l2Normalize } from '../../src/kernels/pooling.js';
 import { softmaxBackward } from '../../src/kernels/softmax-backward.js';
 import { softmax } from '../../src/kernels/softmax.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
-import { randomArray, testGpu } from '../helpers/gpu.js';
+import { expectF16InputsMatch, randomArray, testGpu } from '../helpers/gpu.js';
 
 const OPS = 'ops.safetensors';
 const NCHW_TO_NHWC = [0, 2, 3, 1];
@@ -38,6 +39,7 @@ async function setup() {
   };
   return { gpu, g, host, up, check };
 }
+
 
 describe('norms and activations', () => {
   it.each([
@@ -194,5 +196,35 @@ describe('pooling, embedding and loss backward', () => {
     await check(l2NormalizeBackward(img, r.dimage), 'clip_loss_full.grad.image_raw');
     await check(l2NormalizeBackward(txt, r.dtext), 'clip_loss_full.grad.text_raw');
     await check(r.dlogitScale, 'clip_loss_full.grad.logit_scale');
+  });
+});
+
+describe('f16 saved inputs (mixed precision): same gradients as f32 on the same values', () => {
+  const arr = (n: number, seed: number, shape: number[], f16 = false, scale = 1) => ({ data: randomArray(n, seed).map((v) => v * scale), shape, f16 });
+
+  it('geluBackward: x', async () => {
+    const gpu = await testGpu();
+    await expectF16InputsMatch(gpu, { x: arr(42, 71, [6, 7], true, 4), dy: arr(42, 72, [6, 7]) }, (t) => [geluBackward(t.x, t.dy)]);
+  });
+
+  it('mulColumns: x', async () => {
+    const gpu = await testGpu();
+    await expectF16InputsMatch(gpu, { x: arr(30, 73, [6, 5], true), v: arr(5, 74, [5]) }, (t) => [mulColumns(t.x, t.v)]);
+  });
+
+  it('layerNormBackward: x', async () => {
+    const gpu = await testGpu();
+    await expectF16InputsMatch(gpu, { x: arr(60, 75, [5, 12], true, 3), w: arr(12, 76, [12]), dy: arr(60, 77, [5, 12]) }, (t) => {
+      const r = layerNormBackward(t.x, t.w, t.dy, { eps: 1e-6 });
+      return [r.dx, r.dweight, r.dbias];
+    });
+  });
+
+  it.each([true, false])('attentionCoreBackward (causal %s): qkv and out', async (causal) => {
+    const gpu = await testGpu();
+    const B = 2, T = 5, D = 6;
+    await expectF16InputsMatch(gpu, { qkv: arr(B * T * 3 * D, 78, [B, T, 3 * D], true, 2), out: arr(B * T * D, 79, [B, T, D], true), dOut: arr(B * T * D, 80, [B, T, D]) }, (t) => [
+      attentionCoreBackward(t.qkv, t.out, t.dOut, { heads: 2, causal }),
+    ]);
   });
 });
