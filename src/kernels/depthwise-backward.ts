@@ -1,10 +1,12 @@
 // Backward of the depthwise convolution (NHWC x, tap-major weight [kh, kw, C], zero padding).
-// dx is a gather (the transposed correlation: each input pixel sums dy over the outputs whose
-// window covers it); dW is a per-(output row, tap, channel) partial sum followed by a
-// deterministic column sum over output rows; db is the column sum of dy. x and the weight may each
+// dx is the forward kernel on dy with the kernel rotated by 180° (a gather kernel remains for
+// paddings beyond k − 1, where that identity needs negative padding); dW is a register-tiled
+// per-(output row, channel) partial sum of every tap followed by a deterministic column sum over
+// output rows; db is the column sum of dy. x and the weight may each
 // be f16 (mixed precision saves them so); they are widened on load and all sums stay f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
+import { depthwiseConv2d } from './depthwise.js';
 import { columnSum } from './matmul-backward.js';
 import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
@@ -34,33 +36,49 @@ const dxWgsl = (tW: FloatDType) =>
 }
 `;
 
-// Partial[(n·Ho + oy), tap, c] = Σ_ox dy[n, oy, ox, c] · x[n, oy + ty − pad, ox + tx − pad, c]
-const dwWgsl = (tX: FloatDType) =>
-  wgslEnableF16(tX === 'f16') + PARAMS.code +
-  wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslReadArray(1, 'X', tX) + wgslStorage(2, 'Part', 'array<f32>', 'read_write') +
-  '@group(0) @binding(3) var<uniform> p: Params;\n' + wgslFoldedMain(64) +
-  /* wgsl */ `
-  let taps = p.kh * p.kw;
-  if (gid >= p.N * p.Ho * taps * p.C) { return; }
+// Partial[(n·Ho + oy), tap, c] = Σ_ox dy[n, oy, ox, c] · x[n, oy + ty − pad, ox + tx − pad, c].
+// One invocation per (n, oy, c), channel-fastest, with all kh·kw tap sums in registers: it walks
+// the row in tiles of TW outputs, loading TW dy values and, per kernel row, the TW + kw − 1 input
+// pixels they touch once — (TW + kh·(TW + kw − 1)) loads per kh·kw·TW FMAs instead of two loads per
+// FMA (per-lane loads are the expensive part on software adapters).
+const DW_TILE = 8;
+function dwWgsl(tX: FloatDType, kh: number, kw: number): string {
+  const taps = kh * kw;
+  const span = DW_TILE + kw - 1;
+  const range = (n: number) => [...Array(n).keys()];
+  let body = range(DW_TILE).map((t) => `    let g${t} = select(0.0, Dy[(dyRow + min(ox0 + ${t}u, p.Wo - 1u)) * p.C + c], ox0 + ${t}u < p.Wo);\n`).join('');
+  for (let ty = 0; ty < kh; ty++) {
+    body += `    {\n      let y = i32(oy) + ${ty} - i32(p.pad);\n      if (y >= 0 && y < i32(p.H)) {\n        let xRow = (n * p.H + u32(y)) * p.W;\n`;
+    body += range(span).map((e) => `        let x${e} = ldx(xRow, i32(ox0) + ${e} - i32(p.pad), c);\n`).join('');
+    for (let tx = 0; tx < kw; tx++) body += `        s${ty * kw + tx} += ${range(DW_TILE).map((t) => `g${t} * x${t + tx}`).join(' + ')};\n`;
+    body += '      }\n    }\n';
+  }
+  return (
+    wgslEnableF16(tX === 'f16') + PARAMS.code +
+    wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslReadArray(1, 'X', tX) + wgslStorage(2, 'Part', 'array<f32>', 'read_write') +
+    '@group(0) @binding(3) var<uniform> p: Params;\n' +
+    /* wgsl */ `
+fn ldx(rowBase: u32, x: i32, c: u32) -> f32 {
+  return select(0.0, f32(X[(rowBase + u32(clamp(x, 0, i32(p.W) - 1))) * p.C + c]), x >= 0 && x < i32(p.W));
+}
+` +
+    wgslFoldedMain(64) +
+    /* wgsl */ `
+  if (gid >= p.N * p.Ho * p.C) { return; }
   let c = gid % p.C;
-  let tap = (gid / p.C) % taps;
-  let row = gid / (p.C * taps);
+  let row = gid / p.C;
   let oy = row % p.Ho;
   let n = row / p.Ho;
-  let ty = tap / p.kw;
-  let tx = tap % p.kw;
-  let y = i32(oy + ty) - i32(p.pad);
-  var s = 0.0;
-  if (y >= 0 && y < i32(p.H)) {
-    for (var ox = 0u; ox < p.Wo; ox++) {
-      let x = i32(ox + tx) - i32(p.pad);
-      if (x < 0 || x >= i32(p.W)) { continue; }
-      s += Dy[((n * p.Ho + oy) * p.Wo + ox) * p.C + c] * f32(X[((n * p.H + u32(y)) * p.W + u32(x)) * p.C + c]);
-    }
-  }
-  Part[gid] = s;
+  let dyRow = row * p.Wo;
+${range(taps).map((i) => `  var s${i} = 0.0;`).join('\n')}
+  for (var ox0 = 0u; ox0 < p.Wo; ox0 += ${DW_TILE}u) {
+${body}  }
+  let o = row * ${taps}u * p.C + c;
+${range(taps).map((i) => `  Part[o + ${i}u * p.C] = s${i};`).join('\n')}
 }
-`;
+`
+  );
+}
 
 export interface DepthwiseGrads {
   dx?: Tensor;
@@ -92,12 +110,17 @@ export function depthwiseConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, o
   const values = [N, H, W, C, Ho, Wo, kh, kw, pad];
   const out: DepthwiseGrads = {};
   if (opts.dx ?? true) {
-    out.dx = Tensor.empty(gpu, x.shape, 'f32', 'depthwise.dx');
-    dispatchItems(gpu, 'depthwise-backward-dx', dxWgsl(weight.dtype as FloatDType), [dy, weight, out.dx], 1, PARAMS, values, x.size);
+    if (pad <= kh - 1 && pad <= kw - 1) {
+      // dx is dy correlated with the 180°-rotated kernel at padding k − 1 − pad: the forward kernel.
+      out.dx = depthwiseConv2d(dy, weight, { padding: [kh - 1 - pad, kw - 1 - pad], flipKernel: true, dtype: 'f32' });
+    } else {
+      out.dx = Tensor.empty(gpu, x.shape, 'f32', 'depthwise.dx');
+      dispatchItems(gpu, 'depthwise-backward-dx', dxWgsl(weight.dtype as FloatDType), [dy, weight, out.dx], 1, PARAMS, values, x.size);
+    }
   }
   if (opts.dweight ?? true) {
     const part = Tensor.empty(gpu, [N * Ho, kh * kw * C], 'f32', 'depthwise.dw-partial');
-    dispatchItems(gpu, 'depthwise-backward-dw', dwWgsl(x.dtype as FloatDType), [dy, x, part], 1, PARAMS, values, part.size);
+    dispatchItems(gpu, `depthwise-backward-dw${kh}x${kw}`, dwWgsl(x.dtype as FloatDType, kh, kw), [dy, x, part], 1, PARAMS, values, N * Ho * C);
     out.dweight = Tensor.empty(gpu, [kh, kw, C], 'f32', 'depthwise.dweight');
     columnSum(part, { out: out.dweight.reshape([kh * kw * C]) });
     part.release();

@@ -23,8 +23,14 @@ import { checkFloatTensor, foldWorkgroups, packParams, wgslEnableF16, wgslFloatT
 
 export interface DepthwiseOptions {
   bias?: Tensor;
-  /** Zero padding on each side (default (k - 1) / 2: "same" output for odd kernels). */
-  padding?: number;
+  /** Zero padding on each side, or [rows, columns] (default (k - 1) / 2: "same" output for odd kernels). */
+  padding?: number | readonly [number, number];
+  /**
+   * Correlate with the kernel rotated by 180° (tap (dy, dx) reads weight (kh-1-dy, kw-1-dx)): with
+   * padding k-1-pad this is the input gradient of a stride-1 depthwise conv, so backward reuses
+   * this kernel's register tiling.
+   */
+  flipKernel?: boolean;
   out?: Tensor;
   /** dtype of a newly allocated output (default: x's dtype). */
   dtype?: FloatDType;
@@ -47,6 +53,7 @@ interface DwKey {
   tw: number;
   th: number;
   vec: boolean;
+  flip: boolean;
   bias: boolean;
   tX: FloatDType;
   tW: FloatDType;
@@ -54,7 +61,7 @@ interface DwKey {
   tO: FloatDType;
 }
 
-const PARAMS = wgslParamsStruct('Params', ['H', 'W', 'Ho', 'Wo', 'C4', 'XB', 'YB', 'total', 'pad']);
+const PARAMS = wgslParamsStruct('Params', ['H', 'W', 'Ho', 'Wo', 'C4', 'XB', 'YB', 'total', 'padY', 'padX']);
 const WG = 64;
 
 /**
@@ -86,16 +93,18 @@ export function depthwiseWgsl(k: DwKey): string {
   if (k.th === 1) {
     // Row tile: a runtime loop over kernel rows, the row's kw weights loaded per row (few registers).
     for (const x of range(k.tw)) body += `  var a0_${x} = b;\n`;
+    const tap = (dx: number) => (k.flip ? `((${k.kh - 1}u - dy) * ${k.kw}u + ${k.kw - 1 - dx}u)` : `(dy * ${k.kw}u + ${dx}u)`);
     body += `  for (var dy = 0u; dy < ${k.kh}u; dy++) {\n    let iy = iy0 + i32(dy);\n    if (iy < 0 || iy >= i32(p.H)) { continue; }\n    let rb = (n * p.H + u32(iy)) * p.W;\n${loadRow('    ')}`;
     for (let dx = 0; dx < k.kw; dx++) {
-      body += `    { let w = ${V}(Wt[(dy * ${k.kw}u + ${dx}u) * p.C4 + c4]);\n`;
+      body += `    { let w = ${V}(Wt[${tap(dx)} * p.C4 + c4]);\n`;
       body += range(k.tw).map((x) => `      a0_${x} += w * x${x + dx};`).join('\n') + '\n    }\n';
     }
     body += '  }\n';
   } else {
     // 2-D tile: all kh·kw weights in registers and every input row (fully unrolled) loaded once,
     // feeding each of the TH output rows it overlaps.
-    for (let i = 0; i < k.kh * k.kw; i++) body += `  let w${i} = ${V}(Wt[${i}u * p.C4 + c4]);\n`;
+    const taps = k.kh * k.kw;
+    for (let i = 0; i < taps; i++) body += `  let w${i} = ${V}(Wt[${k.flip ? taps - 1 - i : i}u * p.C4 + c4]);\n`;
     for (const t of range(k.th)) for (const x of range(k.tw)) body += `  var a${t}_${x} = b;\n`;
     for (let r = 0; r < k.th + k.kh - 1; r++) {
       body += `  {\n    let iy = iy0 + ${r};\n    if (iy >= 0 && iy < i32(p.H)) {\n      let rb = (n * p.H + u32(iy)) * p.W;\n${loadRow('      ')}`;
@@ -131,8 +140,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let n = t / p.YB;
   let ox0 = xb * ${k.tw}u;
   let oy0 = yb * ${k.th}u;
-  let ix0 = i32(ox0) - i32(p.pad);
-  let iy0 = i32(oy0) - i32(p.pad);
+  let ix0 = i32(ox0) - i32(p.padX);
+  let iy0 = i32(oy0) - i32(p.padY);
   let b = ${k.bias ? `${V}(Bias[c4])` : `${V}(0.0)`};
 ${body}}
 `;
@@ -156,10 +165,11 @@ export function depthwiseConv2d(x: Tensor, weight: Tensor, opts: DepthwiseOption
   const [kh, kw] = weight.shape;
   if (kh === 0 || kw === 0) throw new ShapeError('depthwise weight', `has an empty kernel [${weight.shape.join(', ')}]`);
   const pad = opts.padding ?? Math.floor((Math.max(kh, kw) - 1) / 2);
-  if (!Number.isInteger(pad) || pad < 0) throw new ShapeError('depthwise padding', `must be a non-negative integer, got ${pad}`);
-  const Ho = H + 2 * pad - kh + 1;
-  const Wo = W + 2 * pad - kw + 1;
-  if (Ho <= 0 || Wo <= 0) throw new ShapeError('depthwise input', `padded size ${H + 2 * pad}×${W + 2 * pad} is smaller than the ${kh}×${kw} kernel`);
+  const [padY, padX] = typeof pad === 'number' ? [pad, pad] : pad;
+  for (const v of [padY, padX]) if (!Number.isInteger(v) || v < 0) throw new ShapeError('depthwise padding', `must be a non-negative integer, got ${v}`);
+  const Ho = H + 2 * padY - kh + 1;
+  const Wo = W + 2 * padX - kw + 1;
+  if (Ho <= 0 || Wo <= 0) throw new ShapeError('depthwise input', `padded size ${H + 2 * padY}×${W + 2 * padX} is smaller than the ${kh}×${kw} kernel`);
   if (opts.bias) {
     checkFloatTensor(gpu, opts.bias, 'depthwise bias');
     if (opts.bias.size !== C) throw new ShapeError('depthwise bias', `must have C = ${C} values, got [${opts.bias.shape.join(', ')}]`);
@@ -179,12 +189,12 @@ export function depthwiseConv2d(x: Tensor, weight: Tensor, opts: DepthwiseOption
   const YB = Math.ceil(Ho / th);
   const total = N * YB * XB * C4;
   if (total === 0) return out;
-  const key: DwKey = { kh, kw, tw, th, vec, bias: !!opts.bias, tX: x.dtype as FloatDType, tW: weight.dtype as FloatDType, tB: (opts.bias?.dtype ?? 'f32') as FloatDType, tO: out.dtype as FloatDType };
+  const key: DwKey = { kh, kw, tw, th, vec, flip: !!opts.flipKernel, bias: !!opts.bias, tX: x.dtype as FloatDType, tW: weight.dtype as FloatDType, tB: (opts.bias?.dtype ?? 'f32') as FloatDType, tO: out.dtype as FloatDType };
   const [gx, gy] = foldWorkgroups(Math.ceil(total / WG), gpu.limits.maxComputeWorkgroupsPerDimension);
   gpu.dispatch({
     kernel: { name: `depthwise${kh}x${kw}`, code: depthwiseWgsl(key), storage: opts.bias ? ['read', 'read', 'read', 'read_write'] : ['read', 'read', 'read_write'], uniformBytes: PARAMS.bytes },
     bindings: [x, weight, ...(opts.bias ? [opts.bias] : []), out],
-    uniforms: packParams(PARAMS.bytes, [H, W, Ho, Wo, C4, XB, YB, total, pad]),
+    uniforms: packParams(PARAMS.bytes, [H, W, Ho, Wo, C4, XB, YB, total, padY, padX]),
     workgroups: [gx, gy],
   });
   return out;

@@ -132,15 +132,23 @@ async function fdCheck(forward: (inputs: Float32Array[]) => Promise<Float32Array
 }
 
 describe('backward on odd shapes (finite differences)', () => {
-  it('depthwise 3×5 kernel, padding 1, on a 4×6 map with C = 3', async () => {
+  // dx through the forward kernel with the rotated kernel (pad ≤ k − 1), and through the gather
+  // kernel (pad 3 > 3 − 1); dW across several 8-wide column tiles (Wo = 10).
+  it.each([
+    [[2, 4, 6, 3], 3, 5, 1],
+    [[1, 4, 5, 2], 3, 3, 3],
+    [[1, 9, 10, 8], 7, 7, 3],
+  ] as const)('depthwise on %j, %i×%i kernel, padding %i', async (shape, kh, kw, pad) => {
     const gpu = await testGpu();
     const { depthwiseConv2d } = await import('../../src/kernels/depthwise.js');
-    const x = randomArray(2 * 4 * 6 * 3, 21), w = randomArray(3 * 5 * 3, 22), b = randomArray(3, 23);
+    const C = shape[3];
+    const x = randomArray(shape.reduce((a: number, b: number) => a * b, 1), 21), w = randomArray(kh * kw * C, 22), b = randomArray(C, 23);
     const fwd = async ([xs, ws, bs]: Float32Array[]) =>
-      depthwiseConv2d(Tensor.from(gpu, xs, [2, 4, 6, 3]), Tensor.from(gpu, ws, [3, 5, 3]), { bias: Tensor.from(gpu, bs, [3]), padding: 1 }).toFloat32();
+      depthwiseConv2d(Tensor.from(gpu, xs, [...shape]), Tensor.from(gpu, ws, [kh, kw, C]), { bias: Tensor.from(gpu, bs, [C]), padding: pad }).toFloat32();
     const y = await fwd([x, w, b]);
     const c = randomArray(y.length, 24);
-    const r = depthwiseConv2dBackward(Tensor.from(gpu, x, [2, 4, 6, 3]), Tensor.from(gpu, w, [3, 5, 3]), Tensor.from(gpu, c, [2, 4, 4, 3]), { padding: 1 });
+    const dyShape = [shape[0], shape[1] + 2 * pad - kh + 1, shape[2] + 2 * pad - kw + 1, C];
+    const r = depthwiseConv2dBackward(Tensor.from(gpu, x, [...shape]), Tensor.from(gpu, w, [kh, kw, C]), Tensor.from(gpu, c, dyShape), { padding: pad });
     await fdCheck(fwd, [x, w, b], [await r.dx!.toFloat32(), await r.dweight!.toFloat32(), await r.dbias!.toFloat32()], c);
   });
 
