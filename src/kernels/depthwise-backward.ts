@@ -8,7 +8,7 @@ import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { depthwiseConv2d } from './depthwise.js';
 import { columnSum } from './matmul-backward.js';
-import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
+import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslPaddedRowLoad, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['N', 'H', 'W', 'C', 'Ho', 'Wo', 'kh', 'kw', 'pad']);
 
@@ -57,11 +57,7 @@ function dwWgsl(tX: FloatDType, kh: number, kw: number): string {
     wgslEnableF16(tX === 'f16') + PARAMS.code +
     wgslStorage(0, 'Dy', 'array<f32>', 'read') + wgslReadArray(1, 'X', tX) + wgslStorage(2, 'Part', 'array<f32>', 'read_write') +
     '@group(0) @binding(3) var<uniform> p: Params;\n' +
-    /* wgsl */ `
-fn ldx(rowBase: u32, x: i32, c: u32) -> f32 {
-  return select(0.0, f32(X[(rowBase + u32(clamp(x, 0, i32(p.W) - 1))) * p.C + c]), x >= 0 && x < i32(p.W));
-}
-` +
+    wgslPaddedRowLoad('X', 'f32', 'p.W', 'p.C') +
     wgslFoldedMain(64) +
     /* wgsl */ `
   if (gid >= p.N * p.Ho * p.C) { return; }

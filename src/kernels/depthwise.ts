@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { HostArray } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { permuteHost } from './conv2d.js';
-import { checkFloatTensor, foldWorkgroups, packParams, wgslEnableF16, wgslFloatType, wgslParamsStruct, wgslStorage, type FloatDType } from './wgsl.js';
+import { checkFloatTensor, foldWorkgroups, packParams, wgslEnableF16, wgslFloatType, wgslPaddedRowLoad, wgslParamsStruct, wgslStorage, type FloatDType } from './wgsl.js';
 
 export interface DepthwiseOptions {
   bias?: Tensor;
@@ -122,12 +122,7 @@ export function depthwiseWgsl(k: DwKey): string {
     k.bias ? wgslStorage(2, 'Bias', `array<${wgslFloatType(k.tB, k.vec)}>`, 'read') : ''
   }${wgslStorage(k.bias ? 3 : 2, 'Y', `array<${wgslFloatType(k.tO, k.vec)}>`, 'read_write')}@group(0) @binding(${k.bias ? 4 : 3}) var<uniform> p: Params;
 
-// Input pixel ix of row base rb (pixel index of column 0), zero outside the image.
-fn ldx(rb: u32, ix: i32, c4: u32) -> ${V} {
-  let inside = ix >= 0 && ix < i32(p.W);
-  return select(${V}(0.0), ${V}(X[(rb + u32(clamp(ix, 0, i32(p.W) - 1))) * p.C4 + c4]), inside);
-}
-
+${wgslPaddedRowLoad('X', V, 'p.W', 'p.C4')}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let id = (wid.y * nwg.x + wid.x) * ${WG}u + lid.x;

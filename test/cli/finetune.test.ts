@@ -19,8 +19,8 @@ import { makeFinetuneSet, type FinetuneSet } from './finetune-data.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADAPTER = process.env.ECHOCLIP_ADAPTER ?? 'lavapipe';
-/** The issue asks 200 steps; the default keeps the suite fast on CPU adapters (override to run more). */
-const STEPS = Number(process.env.ECHOCLIP_FINETUNE_STEPS ?? 30);
+/** 200 steps as the issue asks (~4.5 min on lavapipe, 2 cores); ECHOCLIP_FINETUNE_STEPS overrides it. */
+const STEPS = Number(process.env.ECHOCLIP_FINETUNE_STEPS ?? 200);
 
 describe('parsePairsCsv (RFC 4180)', () => {
   it('reads quoted fields with commas, line breaks and doubled quotes, CRLF and a BOM', () => {
@@ -79,7 +79,9 @@ describe('echoclip finetune on the tiny model', () => {
   it(`${STEPS} steps drive the loss down and retrieve the training pairs`, async () => {
     const out = path.join(dir, 'run');
     const log = path.join(dir, 'loss.jsonl');
-    const { result, stdout } = await quiet(() => finetuneCommand(argsFor(data.csv, out, STEPS, ['--frames-per-video', '2', '--log', log, '--save-every', '100'])));
+    // One frame per video per epoch, so every batch holds the four clips (no duplicate-video
+    // "negatives", which floor the loss at ~0.35 and make it noisy); warm-up + cosine decay.
+    const { result, stdout } = await quiet(() => finetuneCommand(argsFor(data.csv, out, STEPS, ['--frames-per-video', '1', '--schedule', 'cosine', '--warmup', '10', '--log', log, '--save-every', '100'])));
     expect(result).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ steps: STEPS, checkpoint: path.join(out, 'latest') });
     const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number; lr: number });
@@ -123,7 +125,7 @@ describe('echoclip finetune on the tiny model', () => {
       expect(sims.indexOf(Math.max(...sims)), `video ${v} similarities ${sims.map((s) => s.toFixed(3)).join(' ')}`).toBe(v);
     }
     model.release();
-  }, 300_000);
+  }, 1_200_000);
 
   it('SIGKILL mid-run + --resume ends with the same checkpoint bytes as an uninterrupted run', async () => {
     const steps = 6;
