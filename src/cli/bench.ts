@@ -114,6 +114,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const suite = (flagString(args, 'suite') ?? 'kernels') as Suite;
   if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
   const peers = parsePeers(flagString(args, 'peers'));
+  // Train-suite lists, checked before the (slow) device setup.
+  const batches = parseList(flagString(args, 'train-batches'), '--train-batches', (v) => /^\d+$/.test(v) && +v >= 2, 'integers >= 2').map(Number);
+  const precisions = parseList(flagString(args, 'precision'), '--precision', (v) => v === 'f32' || v === 'mixed', 'f32 or mixed') as Precision[];
   const loadStart = loadavg();
   const gpu = await requestDevice({ adapter: flagString(args, 'device') });
   const soft = gpu.adapter.fallback;
@@ -142,8 +145,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
     s.skipped.push({ what: 'pytorch-cpu informational rows', why: 'not produced by this bench (it would need a Python + PyTorch install; none on the CI machines)' });
     if (want('train')) {
       // Full CLIP steps (both towers, ClipLoss, backward, AdamW) take minutes on software adapters.
-      const batches = parseList(flagString(args, 'train-batches'), '--train-batches', (v) => Number.isInteger(+v) && +v >= 2, 'integers >= 2').map(Number);
-      const precisions = parseList(flagString(args, 'precision'), '--precision', (v) => v === 'f32' || v === 'mixed', 'f32 or mixed') as Precision[];
       if (soft && !batches.length) s.skipped.push({ what: 'train_step at batch 8', why: 'software adapter: batch 2 only (--train-batches to choose)' });
       if (!gpu.f16 && !precisions.length) s.skipped.push({ what: 'train_step in mixed f16/f32', why: 'the adapter has no shader-f16' });
       try {

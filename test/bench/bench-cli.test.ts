@@ -15,6 +15,9 @@ describe('echoclip bench arguments', () => {
     await expect(benchCommand(['--suite', 'everything'])).rejects.toThrow(UsageError);
     await expect(benchCommand(['--suite', 'kernels', '--peers', 'node,pytorch'])).rejects.toThrow(/unknown peer 'pytorch'/);
     await expect(benchCommand(['--bogus'])).rejects.toThrow(UsageError);
+    await expect(benchCommand(['--suite', 'train', '--precision', 'f32,half'])).rejects.toThrow(/'half' is not one of f32 or mixed/);
+    await expect(benchCommand(['--suite', 'train', '--train-batches', '8,1'])).rejects.toThrow(/'1' is not one of integers >= 2/);
+    await expect(benchCommand(['--suite', 'train', '--train-batches', '2.5'])).rejects.toThrow(UsageError);
   });
 });
 
