@@ -87,7 +87,7 @@ interface GemmKey {
   tScale: FloatDType;
   tR: FloatDType;
   tC: FloatDType;
-  /** A bound as vec4 along K (rows: K % 4 == 0; patch: segLen and all strides % 4 == 0). */
+  /** A bound as vec4 (rows: along K, K % 4 == 0; patch: segLen and all strides % 4 == 0; cols: along M, M % 4 == 0). */
   vecA: boolean;
   /** B bound as vec4 along its contiguous axis (N without transB, K with it). */
   vecB: boolean;
@@ -254,18 +254,27 @@ function regblockBody(k: GemmKey): string {
   const patch = k.aLayout === 'patch';
   // A element (row i, k offset j within the segment, absolute k kk).
   const aAt = (i: number, j: string, kk: string) => (k.aLayout === 'cols' ? `a${i} + (${kk}) * p.M` : patch ? `a${i} + so + ${j}` : `a${i} + ${j}`);
+  // Transposed A with vec4 bindings: one vec4 load fetches 4 consecutive rows at one k (instead
+  // of 4 scalar loads per row for 4 k's); the weight-gradient GEMMs of training are these.
+  const colsVec = k.aLayout === 'cols' && k.vecA;
   const aVec = (i: number) =>
-    k.vecA ? `ld4_A(${aAt(i, 'j', 'kk')})` : `vec4f(${[0, 1, 2, 3].map((d) => `ld_A(${aAt(i, `j + ${d}u`, `kk + ${d}u`)})`).join(', ')})`;
+    colsVec
+      ? `vec4f(${[0, 1, 2, 3].map((d) => `${i < 4 ? 'lo' : 'hi'}${d}.${'xyzw'[i % 4]}`).join(', ')})`
+      : k.vecA
+      ? `ld4_A(${aAt(i, 'j', 'kk')})`
+      : `vec4f(${[0, 1, 2, 3].map((d) => `ld_A(${aAt(i, `j + ${d}u`, `kk + ${d}u`)})`).join(', ')})`;
+  const colLoads = colsVec ? `
+      ${[0, 1, 2, 3].map((d) => `let lo${d} = ld4_A(aLo + (kk + ${d}u) * p.M); let hi${d} = ld4_A(aHi + (kk + ${d}u) * p.M);`).join('\n      ')}` : '';
   let step4: string;
   if (k.transB) {
     const bCol = (c: number) => (k.vecB ? `ld4_B(bc${c} + kk)` : `vec4f(${[0, 1, 2, 3].map((d) => `ld_B(bc${c} + kk + ${d}u)`).join(', ')})`);
-    step4 = `
+    step4 = `${colLoads}
       let b0 = ${bCol(0)}; let b1 = ${bCol(1)}; let b2 = ${bCol(2)}; let b3 = ${bCol(3)};
       ${rows.map((i) => `{ let a = ${aVec(i)}; acc${i} += vec4f(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3)); }`).join('\n      ')}`;
   } else {
     const bRow = (d: number) =>
       k.vecB ? `ld4_B(bbase + (kk + ${d}u) * p.N + c0)` : `vec4f(${[0, 1, 2, 3].map((c) => `ld_B(bbase + (kk + ${d}u) * p.N + c${c})`).join(', ')})`;
-    step4 = `
+    step4 = `${colLoads}
       let b0 = ${bRow(0)}; let b1 = ${bRow(1)}; let b2 = ${bRow(2)}; let b3 = ${bRow(3)};
       ${rows.map((i) => `{ let a = ${aVec(i)}; acc${i} += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3; }`).join('\n      ')}`;
   }
@@ -308,6 +317,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let r0 = rblk * ${RB_TM}u;
   // Clamp rows/columns so edge blocks load in bounds; their extra results are never stored.
   ${patch ? patchRows(rows.length) : rows.map((i) => `let a${i} = aRow(b * p.strideA, min(r0 + ${i}u, p.M - 1u));`).join('\n  ')}
+  ${colsVec ? '// Rows r0..r0+3 and r0+4..r0+7 (M % 4 == 0: a partial block reloads rows it never stores).\n  let aLo = b * p.strideA + r0; let aHi = b * p.strideA + min(r0 + 4u, p.M - 4u);' : ''}
   let c1 = min(c0 + 1u, p.N - 1u); let c2 = min(c0 + 2u, p.N - 1u); let c3 = min(c0 + 3u, p.N - 1u);
   let bbase = b * p.strideB;
   ${k.transB ? 'let bc0 = bbase + c0 * p.K; let bc1 = bbase + c1 * p.K; let bc2 = bbase + c2 * p.K; let bc3 = bbase + c3 * p.K;' : ''}
@@ -424,7 +434,10 @@ export function recordGemm(gpu: Gpu, g: GemmCall): void {
   const variant = g.variant ?? defaultMatmulVariant(gpu);
   const aLayout: ALayout = g.patch ? 'patch' : g.transA ? 'cols' : 'rows';
   const pt = g.patch;
-  const vecA = aLayout === 'rows' ? K % 4 === 0 : aLayout === 'patch' ? [pt!.segLen, pt!.sN, pt!.sOy, pt!.sOx, pt!.segOuterStride, pt!.segInnerStride].every((v) => v % 4 === 0) : false;
+  const vecA =
+    aLayout === 'rows' ? K % 4 === 0
+    : aLayout === 'patch' ? [pt!.segLen, pt!.sN, pt!.sOy, pt!.sOx, pt!.segOuterStride, pt!.segInnerStride].every((v) => v % 4 === 0)
+    : M % 4 === 0 && g.strideA % 4 === 0;
   const residual = !e.residual ? 'none' : sameBuffer(e.residual, out) ? 'inplace' : 'separate';
   const key: GemmKey = {
     variant,

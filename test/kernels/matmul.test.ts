@@ -37,11 +37,13 @@ describe.each(VARIANTS)('matmul %s', (variant) => {
     for (const t of [ta, tb, c]) t.release();
   });
 
+  // M % 4 == 0 binds a transposed A as vec4 rows (a partial last row block, M < 8, and a K tail).
   it.each([
-    [false, true], [true, false], [true, true],
-  ])('transposes (transA=%s, transB=%s), batched and broadcast operands', async (transA, transB) => {
+    [false, true, [3, 13, 10, 9]], [true, false, [3, 13, 10, 9]], [true, true, [3, 13, 10, 9]],
+    [true, false, [2, 12, 10, 9]], [true, true, [2, 12, 10, 8]], [true, false, [2, 4, 6, 8]], [true, false, [1, 20, 8, 17]],
+  ] as const)('transposes (transA=%s, transB=%s) on [batch, M, N, K] = %j, batched and broadcast operands', async (transA, transB, dims) => {
     const gpu = await testGpu();
-    const [batch, M, N, K] = [3, 13, 10, 9];
+    const [batch, M, N, K] = dims;
     const a = randomArray(batch * M * K, 5);
     const b = randomArray(K * N, 6);
     const ta = Tensor.from(gpu, a, transA ? [batch, K, M] : [batch, M, K]);
