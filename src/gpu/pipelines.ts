@@ -23,10 +23,16 @@ export interface CompiledKernel {
   layout: GPUBindGroupLayout;
 }
 
-/** Compiles each distinct kernel once; keyed by WGSL source, entry point, constants and bindings. */
+/**
+ * Compiles each distinct kernel once; keyed by WGSL source, then entry point, constants and
+ * bindings. Two levels, so a lookup hashes the (possibly 75 KB, generated) source string itself —
+ * whose hash V8 keeps once computed when generators return a cached string — instead of a fresh
+ * concatenation of it per dispatch.
+ */
 export class PipelineCache {
-  private readonly cache = new Map<string, CompiledKernel>();
+  private readonly cache = new Map<string, Map<string, CompiledKernel>>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  private count = 0;
 
   constructor(
     private readonly device: GPUDevice,
@@ -34,17 +40,23 @@ export class PipelineCache {
   ) {}
 
   get size(): number {
-    return this.cache.size;
+    return this.count;
   }
 
-  static key(spec: KernelSpec): string {
+  /** Everything but the source that makes a pipeline distinct. */
+  static variantKey(spec: KernelSpec): string {
     const c = spec.constants ? JSON.stringify(Object.entries(spec.constants).sort()) : '';
-    return `${spec.entryPoint ?? 'main'}|${spec.storage.join(',')}|${spec.uniformBytes ?? 0}|${c}|${spec.code}`;
+    return `${spec.entryPoint ?? 'main'}|${spec.storage.join(',')}|${spec.uniformBytes ?? 0}|${c}`;
   }
 
   get(spec: KernelSpec): CompiledKernel {
-    const key = PipelineCache.key(spec);
-    const hit = this.cache.get(key);
+    let byVariant = this.cache.get(spec.code);
+    if (!byVariant) {
+      byVariant = new Map();
+      this.cache.set(spec.code, byVariant);
+    }
+    const key = PipelineCache.variantKey(spec);
+    const hit = byVariant.get(key);
     if (hit) return hit;
     const entries: GPUBindGroupLayoutEntry[] = spec.storage.map((access, i) => ({
       binding: i,
@@ -68,7 +80,8 @@ export class PipelineCache {
     });
     this.watch(this.device.popErrorScope(), `compiling kernel ${spec.name}`);
     const compiled = { spec, pipeline, layout };
-    this.cache.set(key, compiled);
+    byVariant.set(key, compiled);
+    this.count++;
     return compiled;
   }
 }

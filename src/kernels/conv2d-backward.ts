@@ -9,7 +9,7 @@ import { Tensor } from '../gpu/tensor.js';
 import type { ConvInputLayout } from './conv2d.js';
 import { columnSum, matmulTransA } from './matmul-backward.js';
 import { matmul } from './matmul.js';
-import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
+import { checkF32Tensor, checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['n', 'Cin', 'H', 'W', 'Ho', 'Wo', 'kh', 'kw']);
 
@@ -82,7 +82,7 @@ export function patchConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, opts:
   const nchw = opts.inputLayout === 'nchw';
   checkFloatTensor(gpu, x, 'patchConv2dBackward x');
   checkFloatTensor(gpu, weight, 'patchConv2dBackward weight');
-  if (dy.dtype !== 'f32') throw new ShapeError('patchConv2dBackward dy', `must be f32, got ${dy.dtype} [${dy.shape.join(', ')}]`);
+  checkF32Tensor(dy, 'patchConv2dBackward dy');
   if (x.shape.length !== 4 || weight.shape.length !== 4) {
     throw new ShapeError('patchConv2dBackward', `expects 4-D x and weight, got x [${x.shape.join(', ')}], weight [${weight.shape.join(', ')}]`);
   }

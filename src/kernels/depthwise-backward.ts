@@ -8,7 +8,7 @@ import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { depthwiseConv2d } from './depthwise.js';
 import { columnSum } from './matmul-backward.js';
-import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslPaddedRowLoad, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
+import { cachedWgsl, checkF32Tensor, checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslPaddedRowLoad, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['N', 'H', 'W', 'C', 'Ho', 'Wo', 'kh', 'kw', 'pad']);
 
@@ -42,7 +42,7 @@ const dxWgsl = (tW: FloatDType) =>
 // pixels they touch once — (TW + kh·(TW + kw − 1)) loads per kh·kw·TW FMAs instead of two loads per
 // FMA (per-lane loads are the expensive part on software adapters).
 const DW_TILE = 8;
-function dwWgsl(tX: FloatDType, kh: number, kw: number): string {
+const dwWgsl = cachedWgsl((tX: FloatDType, kh: number, kw: number): string => {
   const taps = kh * kw;
   const span = DW_TILE + kw - 1;
   const range = (n: number) => [...Array(n).keys()];
@@ -74,7 +74,7 @@ ${range(taps).map((i) => `  Part[o + ${i}u * p.C] = s${i};`).join('\n')}
 }
 `
   );
-}
+});
 
 export interface DepthwiseGrads {
   dx?: Tensor;
@@ -91,7 +91,7 @@ export function depthwiseConv2dBackward(x: Tensor, weight: Tensor, dy: Tensor, o
   const gpu = x.gpu;
   checkFloatTensor(gpu, x, 'depthwiseConv2dBackward x');
   checkFloatTensor(gpu, weight, 'depthwiseConv2dBackward weight');
-  if (dy.dtype !== 'f32') throw new ShapeError('depthwiseConv2dBackward dy', `must be f32, got ${dy.dtype} [${dy.shape.join(', ')}]`);
+  checkF32Tensor(dy, 'depthwiseConv2dBackward dy');
   if (x.shape.length !== 4 || weight.shape.length !== 3 || weight.shape[2] !== x.shape[3]) {
     throw new ShapeError('depthwiseConv2dBackward', `expects x [N, H, W, C] and tap-major weight [kh, kw, C], got x [${x.shape.join(', ')}], weight [${weight.shape.join(', ')}]`);
   }

@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { HostArray } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import { permuteHost } from './conv2d.js';
-import { checkFloatTensor, foldWorkgroups, packParams, wgslEnableF16, wgslFloatType, wgslPaddedRowLoad, wgslParamsStruct, wgslStorage, type FloatDType } from './wgsl.js';
+import { cachedWgsl, checkFloatTensor, foldWorkgroups, packParams, wgslEnableF16, wgslFloatType, wgslPaddedRowLoad, wgslParamsStruct, wgslStorage, type FloatDType } from './wgsl.js';
 
 export interface DepthwiseOptions {
   bias?: Tensor;
@@ -82,8 +82,10 @@ export function packDepthwiseWeight<T extends HostArray>(data: T, shape: readonl
   return { data: r.data, shape: [kh, kw, C] };
 }
 
-/** WGSL for one depthwise configuration (exported for tests). */
-export function depthwiseWgsl(k: DwKey): string {
+/** WGSL for one depthwise configuration (exported for tests; cached: the 7×7 tile is 75 KB). */
+export const depthwiseWgsl = cachedWgsl(generateDepthwiseWgsl);
+
+function generateDepthwiseWgsl(k: DwKey): string {
   const V = k.vec ? 'vec4f' : 'f32';
   const span = k.tw + k.kw - 1;
   const range = (n: number) => [...Array(n).keys()];

@@ -4,13 +4,10 @@
 // incoming gradient and the output stay f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
-import { checkFloatTensor, dispatchItems, f32Bits, WGSL_ERF, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
+import { checkF32Tensor, checkFloatTensor, dispatchItems, f32Bits, WGSL_ERF, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['n', 'cols', 'group', 'alpha']);
 
-function checkF32(t: Tensor, what: string): void {
-  if (t.dtype !== 'f32') throw new ShapeError(what, `must be f32, got ${t.dtype} [${t.shape.join(', ')}]`);
-}
 
 function sameSize(a: Tensor, b: Tensor, what: string): void {
   if (a.size !== b.size) throw new ShapeError(what, `operands must have the same number of values, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
@@ -43,7 +40,7 @@ function wgsl(op: Op, tA: FloatDType = 'f32'): string {
 /** dx = dy ⊙ GELU'(x) for the exact (erf) GELU; x may be f16, dy and dx are f32. */
 export function geluBackward(x: Tensor, dy: Tensor): Tensor {
   checkFloatTensor(x.gpu, x, 'geluBackward x');
-  checkF32(dy, 'geluBackward dy');
+  checkF32Tensor(dy, 'geluBackward dy');
   sameSize(x, dy, 'geluBackward');
   const out = Tensor.empty(x.gpu, x.shape, 'f32', 'gelu.dx');
   dispatchItems(x.gpu, 'gelu-backward', wgsl('gelu', x.dtype as FloatDType), [x, dy, out], 1, PARAMS, [x.size, 1, 1, 0], x.size);
@@ -52,8 +49,8 @@ export function geluBackward(x: Tensor, dy: Tensor): Tensor {
 
 /** dst += alpha · src, in place (gradient accumulation). */
 export function accumulate(dst: Tensor, src: Tensor, alpha = 1): Tensor {
-  checkF32(dst, 'accumulate dst');
-  checkF32(src, 'accumulate src');
+  checkF32Tensor(dst, 'accumulate dst');
+  checkF32Tensor(src, 'accumulate src');
   sameSize(dst, src, 'accumulate');
   if (dst.buffer === src.buffer) throw new ShapeError('accumulate', 'source and destination share a buffer');
   dispatchItems(dst.gpu, 'accumulate', wgsl('accumulate'), [src, dst], 1, PARAMS, [dst.size, 1, 1, f32Bits(alpha)], dst.size);
@@ -66,7 +63,7 @@ export function accumulate(dst: Tensor, src: Tensor, alpha = 1): Tensor {
  */
 export function mulColumns(x: Tensor, v: Tensor): Tensor {
   checkFloatTensor(x.gpu, x, 'mulColumns x');
-  checkF32(v, 'mulColumns v');
+  checkF32Tensor(v, 'mulColumns v');
   const C = x.shape[x.shape.length - 1];
   if (v.size !== C) throw new ShapeError('mulColumns', `vector must have ${C} values (last axis of [${x.shape.join(', ')}]), got [${v.shape.join(', ')}]`);
   const out = Tensor.empty(x.gpu, x.shape, 'f32', 'mulColumns.out');
@@ -78,8 +75,8 @@ export function mulColumns(x: Tensor, v: Tensor): Tensor {
  * x ⊙ f[sample]: x [N, ...] with one factor per leading index (drop path: 0 or 1/keep per sample).
  */
 export function scaleSamples(x: Tensor, factors: Tensor): Tensor {
-  checkF32(x, 'scaleSamples x');
-  checkF32(factors, 'scaleSamples factors');
+  checkF32Tensor(x, 'scaleSamples x');
+  checkF32Tensor(factors, 'scaleSamples factors');
   const N = x.shape[0];
   if (factors.size !== N) throw new ShapeError('scaleSamples', `needs ${N} factors (one per sample of [${x.shape.join(', ')}]), got ${factors.size}`);
   const out = Tensor.empty(x.gpu, x.shape, 'f32', 'scaleSamples.out');

@@ -7,7 +7,7 @@
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { matmul } from './matmul.js';
-import { checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
+import { checkF32Tensor, checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const SUM_PARAMS = wgslParamsStruct('Params', ['rows', 'cols', 'chunk', 'chunks']);
 /** Rows per partial sum in the first stage. */
@@ -71,10 +71,6 @@ export function columnSum(x: Tensor, opts: { times?: Tensor; cols?: number; out?
   return out;
 }
 
-/** Incoming gradients stay f32 in mixed precision (only saved operands may be f16). */
-function checkF32(t: Tensor, what: string): void {
-  if (t.dtype !== 'f32') throw new ShapeError(what, `must be f32 (gradients stay f32 in mixed precision), got ${t.dtype} [${t.shape.join(', ')}]`);
-}
 
 /** Split-K chunk target for weight gradients: long reductions are cut into about this many rows. */
 const SPLIT_K_ROWS = 512;
@@ -131,7 +127,7 @@ export interface LinearGrads {
 export function linearBackward(x: Tensor, weight: Tensor, dy: Tensor, need: { dx?: boolean; dweight?: boolean; dbias?: boolean }): LinearGrads {
   checkFloatTensor(x.gpu, x, 'linearBackward x');
   checkFloatTensor(x.gpu, weight, 'linearBackward weight');
-  checkF32(dy, 'linearBackward dy');
+  checkF32Tensor(dy, 'linearBackward dy');
   if (weight.shape.length !== 2) throw new ShapeError('linearBackward weight', `must be [out, in], got [${weight.shape.join(', ')}]`);
   const [N, K] = weight.shape;
   const M = x.size / Math.max(K, 1);
@@ -157,7 +153,7 @@ export function linearBackward(x: Tensor, weight: Tensor, dy: Tensor, need: { dx
 export function matmulBackward(a: Tensor, b: Tensor, dc: Tensor, need: { da?: boolean; db?: boolean } = { da: true, db: true }): { da?: Tensor; db?: Tensor } {
   checkFloatTensor(a.gpu, a, 'matmulBackward a');
   checkFloatTensor(a.gpu, b, 'matmulBackward b');
-  checkF32(dc, 'matmulBackward dc');
+  checkF32Tensor(dc, 'matmulBackward dc');
   if (a.shape.length !== 2 || b.shape.length !== 2 || dc.shape.length !== 2 || a.shape[1] !== b.shape[0] || dc.shape[0] !== a.shape[0] || dc.shape[1] !== b.shape[1]) {
     throw new ShapeError('matmulBackward', `expects A [M, K], B [K, N], dC [M, N], got [${a.shape.join(', ')}], [${b.shape.join(', ')}], [${dc.shape.join(', ')}]`);
   }

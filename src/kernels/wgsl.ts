@@ -115,6 +115,30 @@ fn ldx(rowBase: u32, x: i32, c: u32) -> ${T} {
 `;
 }
 
+/**
+ * A WGSL generator that returns the same string for the same (JSON-serialisable) arguments. For
+ * the fully unrolled kernels (the 7×7 depthwise tile is 75 KB of WGSL, ~0.9 ms to build): building
+ * it per dispatch cost more CPU than the dispatch, and a reused string keeps its hash for the
+ * pipeline cache.
+ */
+export function cachedWgsl<A extends unknown[]>(generate: (...args: A) => string): (...args: A) => string {
+  const cache = new Map<string, string>();
+  return (...args: A) => {
+    const key = JSON.stringify(args);
+    let code = cache.get(key);
+    if (code === undefined) {
+      code = generate(...args);
+      cache.set(key, code);
+    }
+    return code;
+  };
+}
+
+/** Launcher check for gradients (and other operands kept f32 even in mixed precision). */
+export function checkF32Tensor(t: { dtype: string; shape: readonly number[] }, what: string): void {
+  if (t.dtype !== 'f32') throw new ShapeError(what, `must be f32 (gradients stay f32 in mixed precision), got ${t.dtype} [${t.shape.join(', ')}]`);
+}
+
 /** Launcher check: a float tensor, and f16 only where the adapter has shader-f16. */
 export function checkFloatTensor(gpu: { f16: boolean }, t: { dtype: string; shape: readonly number[] }, what: string): void {
   if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new ShapeError(what, `must be f32 or f16, got ${t.dtype} [${t.shape.join(', ')}]`);
