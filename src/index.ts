@@ -7,6 +7,7 @@ export type { DType } from './gpu/dtype.js';
 export { selfTest, type SelfTestResult } from './gpu/self-test.js';
 export * from './kernels/index.js';
 export { EchoClipModel, type BatchOptions, type LoadModelOptions } from './models/clip.js';
+export { planMicroBatch, parseByteSize, GPU_ACTIVATION_BUDGET, SOFTWARE_ACTIVATION_BUDGET, type MicroBatchPlan, type MicroBatchRequest } from './models/batching.js';
 export { ECHOCLIP_CONFIG, ECHOCLIP_R_CONFIG, builtinConfig, parseOpenClipConfig, expectedStateDict, validateStateDict, type ClipConfig } from './models/config.js';
 export type { WeightDType } from './models/parameters.js';
 export * as io from './io/index.js';

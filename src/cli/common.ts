@@ -8,6 +8,7 @@ import { toFloat32 } from '../io/dtype.js';
 import { parseSafetensors } from '../io/safetensors.js';
 import { openWeights } from '../io/weights-node.js';
 import { EchoClipModel } from '../models/clip.js';
+import { parseByteSize } from '../models/batching.js';
 import type { WeightDType } from '../models/parameters.js';
 import { loadClipBpeTokenizer, loadTemplateTokenizer } from '../tokenizer/load-node.js';
 import { flagString, type ParsedArgs } from './args.js';
@@ -15,6 +16,8 @@ import { fileProgress } from './progress.js';
 
 /** Flags every model command accepts. */
 export const MODEL_FLAGS = { weights: 'value', device: 'value', dtype: 'value' } as const;
+/** Flags of the commands that run the towers over many frames/prompts (embed, zero-shot, search). */
+export const BATCH_FLAGS = { memory: 'value' } as const;
 export const TOKENIZER_FLAGS = { tokenizer: 'value', vocab: 'value', 'template-vocab': 'value' } as const;
 
 export function dtypeFlag(args: ParsedArgs, command: string): WeightDType {
@@ -33,7 +36,14 @@ export async function loadModel(gpu: Gpu, args: ParsedArgs, command: string): Pr
   if (!location) throw new UsageError(`echoclip ${command}`, '--weights is required', { hint: "a directory in the hub layout, or 'hf-hub:mkaichristensen/echo-clip'" });
   const w = await openWeights(location, { onProgress: fileProgress() });
   try {
-    const model = await EchoClipModel.load(gpu, w.source, w.config, { dtype: dtypeFlag(args, command), label: w.files.weights });
+    const memory = flagString(args, 'memory');
+    const model = await EchoClipModel.load(gpu, w.source, w.config, {
+      dtype: dtypeFlag(args, command),
+      label: w.files.weights,
+      // --memory: the activation budget per pass (default by adapter: 16 MiB software, 512 MiB GPU).
+      activationBudget: memory === undefined ? undefined : parseByteSize(memory, `echoclip ${command} --memory`),
+      log: (line) => process.stderr.write(`${command}: ${line}\n`),
+    });
     return { model, weightsFile: w.files.weights };
   } finally {
     await w.source.close();

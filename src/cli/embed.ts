@@ -6,17 +6,17 @@ import { serializeSafetensors } from '../io/safetensors.js';
 import { l2NormalizeRows } from '../tasks/array.js';
 import { preprocessVideoFile } from '../video/video-node.js';
 import { flagString, parseArgs, requireFlag } from './args.js';
-import { loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTensorArg, readTextsJson, TOKENIZER_FLAGS, writeFileAtomic } from './common.js';
+import { BATCH_FLAGS, loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTensorArg, readTextsJson, TOKENIZER_FLAGS, writeFileAtomic } from './common.js';
 import { progressBar } from './progress.js';
 
 const USAGE = `usage: echoclip embed --weights DIR
    [--video FILE [--frames START:STOP:STEP]] [--pixels FILE.safetensors[:TENSOR]]
    [--texts TEXTS.json --tokenizer bpe|template] [--tokens FILE.safetensors[:TENSOR]]
-   [--vocab P] [--template-vocab P] [--device auto|lavapipe|swiftshader] [--dtype f32|f16]
+   [--vocab P] [--template-vocab P] [--device auto|lavapipe|swiftshader] [--dtype f32|f16] [--memory 512MiB]
    --out RESULT.safetensors`;
 
 export async function embedCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...MODEL_FLAGS, ...TOKENIZER_FLAGS, video: 'value', frames: 'value', pixels: 'value', texts: 'value', tokens: 'value', out: 'value', 'true-rgb': 'switch', json: 'switch', help: 'switch' }, 'embed');
+  const args = parseArgs(argv, { ...MODEL_FLAGS, ...BATCH_FLAGS, ...TOKENIZER_FLAGS, video: 'value', frames: 'value', pixels: 'value', texts: 'value', tokens: 'value', out: 'value', 'true-rgb': 'switch', json: 'switch', help: 'switch' }, 'embed');
   if (args.flags.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;

@@ -6,15 +6,15 @@ import { l2NormalizeRows } from '../tasks/array.js';
 import { rankReports } from '../tasks/index.js';
 import { preprocessVideoFile } from '../video/video-node.js';
 import { flagInt, flagString, parseArgs, requireFlag } from './args.js';
-import { loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTextsJson, TOKENIZER_FLAGS } from './common.js';
+import { BATCH_FLAGS, loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTextsJson, TOKENIZER_FLAGS } from './common.js';
 import { progressBar } from './progress.js';
 import { embedTexts } from './text-embeddings.js';
 
 const USAGE = `usage: echoclip search --weights DIR --video FILE --reports REPORTS.json [--top K] [--frames START:STOP:STEP]
-   [--tokenizer template|bpe] [--template-vocab P] [--vocab P] [--device D] [--dtype f32|f16] [--no-cache] --json`;
+   [--tokenizer template|bpe] [--template-vocab P] [--vocab P] [--device D] [--dtype f32|f16] [--memory 512MiB] [--no-cache] --json`;
 
 export async function searchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...MODEL_FLAGS, ...TOKENIZER_FLAGS, video: 'value', reports: 'value', top: 'value', frames: 'value', json: 'switch', 'no-cache': 'switch', 'true-rgb': 'switch', help: 'switch' }, 'search');
+  const args = parseArgs(argv, { ...MODEL_FLAGS, ...BATCH_FLAGS, ...TOKENIZER_FLAGS, video: 'value', reports: 'value', top: 'value', frames: 'value', json: 'switch', 'no-cache': 'switch', 'true-rgb': 'switch', help: 'switch' }, 'search');
   if (args.flags.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;

@@ -7,13 +7,13 @@ import { l2NormalizeRows } from '../tasks/array.js';
 import { ZERO_SHOT_FRAMES } from '../video/frames.js';
 import { preprocessVideoFile } from '../video/video-node.js';
 import { flagString, parseArgs, requireFlag } from './args.js';
-import { loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTensorArg, TOKENIZER_FLAGS } from './common.js';
+import { BATCH_FLAGS, loadModel, loadTokenizer, MODEL_FLAGS, openDevice, readTensorArg, TOKENIZER_FLAGS } from './common.js';
 import { progressBar } from './progress.js';
 import { embedTexts } from './text-embeddings.js';
 
 const USAGE = `usage: echoclip zero-shot --weights DIR (--video FILE | --pixels FILE.safetensors[:TENSOR]) [--task NAME|all] [--prompts prompts_used.json]
    [--frames 0:40:2] [--tokenizer bpe|template] [--vocab P] [--template-vocab P]
-   [--device auto|lavapipe|swiftshader] [--dtype f32|f16] [--no-cache] [--true-rgb] --json`;
+   [--device auto|lavapipe|swiftshader] [--dtype f32|f16] [--memory 512MiB] [--no-cache] [--true-rgb] --json`;
 
 /** prompts_used.json from --prompts, else beside the weights. */
 async function loadTasks(args: ReturnType<typeof parseArgs>): Promise<PromptTask[]> {
@@ -37,7 +37,7 @@ async function loadTasks(args: ReturnType<typeof parseArgs>): Promise<PromptTask
 }
 
 export async function zeroShotCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...MODEL_FLAGS, ...TOKENIZER_FLAGS, video: 'value', pixels: 'value', task: 'value', prompts: 'value', frames: 'value', json: 'switch', 'no-cache': 'switch', 'true-rgb': 'switch', help: 'switch' }, 'zero-shot');
+  const args = parseArgs(argv, { ...MODEL_FLAGS, ...BATCH_FLAGS, ...TOKENIZER_FLAGS, video: 'value', pixels: 'value', task: 'value', prompts: 'value', frames: 'value', json: 'switch', 'no-cache': 'switch', 'true-rgb': 'switch', help: 'switch' }, 'zero-shot');
   if (args.flags.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;

@@ -7,6 +7,7 @@ import { toFloat32 } from '../io/dtype.js';
 import type { TensorSource } from '../io/source.js';
 import type { ClipConfig } from './config.js';
 import type { Capture } from './capture.js';
+import { planMicroBatch, runChunks, type MicroBatchPlan } from './batching.js';
 import { encodeImageTensor } from './convnext.js';
 import { uploadParameters, type ParameterStore, type WeightDType } from './parameters.js';
 import { encodeTextTensor } from './text.js';
@@ -16,22 +17,29 @@ export interface LoadModelOptions {
   dtype?: WeightDType;
   /** Label for errors (the weights path). */
   label?: string;
+  /** Default `activationBudget` for this model's host batches (see BatchOptions). */
+  activationBudget?: number;
+  /** Where batch decisions are logged (a halved micro-batch after out-of-memory). Default: none. */
+  log?: (line: string) => void;
 }
 
 export interface BatchOptions {
-  /** Items per GPU batch (default: what keeps the largest activation within `activationBudget`). */
+  /**
+   * Items per GPU batch (default: what keeps the largest activation within `activationBudget`);
+   * always bounded by the device's maxStorageBufferBindingSize / maxBufferSize.
+   */
   microBatch?: number;
   /**
-   * Bytes the largest activation (the first MLP hidden layer) may take; default 16 MiB, which keeps
-   * the full model + a batch under 700 MB (f32 weights) / 400 MB (f16). Larger batches buy little
-   * on software adapters; raise it on a real GPU.
+   * Bytes the largest activation (the first MLP hidden layer) may take. Default by adapter:
+   * 16 MiB on software adapters (2 frames / 26 prompts per pass; the model + a batch stays under
+   * 700 MB with f32 weights), 512 MiB on real GPUs (81 frames / 832 prompts per pass). A pass
+   * that runs out of GPU memory is retried at half the size (logged); at one item it fails with
+   * GpuOutOfMemoryError naming this option.
    */
   activationBudget?: number;
   /** Called after each micro-batch with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
-
-const ACTIVATION_BUDGET = 16 * 2 ** 20;
 
 export class EchoClipModel {
   private constructor(
@@ -41,6 +49,7 @@ export class EchoClipModel {
     readonly weightDtype: WeightDType,
     /** The stored `logit_scale` parameter (logits use exp of it). */
     readonly logitScale: number,
+    private readonly batchDefaults: { activationBudget?: number; log?: (line: string) => void } = {},
   ) {}
 
   static async load(gpu: Gpu, source: TensorSource, config: ClipConfig, opts: LoadModelOptions = {}): Promise<EchoClipModel> {
@@ -50,7 +59,7 @@ export class EchoClipModel {
     }
     const params = await uploadParameters(gpu, source, config, dtype, opts.label ?? 'weights');
     const ls = toFloat32(await source.read('logit_scale'), 'logit_scale')[0];
-    return new EchoClipModel(gpu, config, params, dtype, ls);
+    return new EchoClipModel(gpu, config, params, dtype, ls, { activationBudget: opts.activationBudget, log: opts.log });
   }
 
   /** GPU bytes held by the weights. */
@@ -74,9 +83,7 @@ export class EchoClipModel {
     const per = 3 * S * S;
     if (pixels.length % per !== 0) throw new ShapeError('pixels', `length ${pixels.length} is not a multiple of 3×${S}×${S}`);
     const n = pixels.length / per;
-    const hiddenPerFrame = (S / 4) ** 2 * 4 * this.config.vision.dims[0] * 4;
-    const mb = opts.microBatch ?? Math.max(1, Math.min(64, Math.floor((opts.activationBudget ?? ACTIVATION_BUDGET) / hiddenPerFrame)));
-    return this.batched(n, mb, opts, (i, m) => {
+    return this.batched(n, this.bytesPerItem('image'), opts, (i, m) => {
       const x = Tensor.from(this.gpu, pixels.subarray(i * per, (i + m) * per), [m, 3, S, S], 'f32', 'pixels');
       const f = this.encodeImage(x);
       x.release();
@@ -86,15 +93,13 @@ export class EchoClipModel {
 
   /** Host API: N×context token ids → N×embed features, micro-batched. Ids are range-checked. */
   async encodeTexts(ids: Int32Array, opts: BatchOptions = {}): Promise<Float32Array> {
-    const { contextLength: L, vocabSize: V, width } = this.config.text;
+    const { contextLength: L, vocabSize: V } = this.config.text;
     if (ids.length % L !== 0) throw new ShapeError('token ids', `length ${ids.length} is not a multiple of the context length ${L}`);
     for (let i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= V) throw new ShapeError('token ids', `id ${ids[i]} at position ${i % L} of text ${Math.floor(i / L)} is outside the vocabulary [0, ${V})`, { hint: 'use the tokenizer that matches the model' });
     }
     const n = ids.length / L;
-    const hiddenPerText = L * 4 * width * 4;
-    const mb = opts.microBatch ?? Math.max(1, Math.min(256, Math.floor((opts.activationBudget ?? ACTIVATION_BUDGET) / hiddenPerText)));
-    return this.batched(n, mb, opts, (i, m) => {
+    return this.batched(n, this.bytesPerItem('text'), opts, (i, m) => {
       const t = Tensor.from(this.gpu, ids.subarray(i * L, (i + m) * L), [m, L], 'i32', 'token ids');
       const f = this.encodeText(t);
       t.release();
@@ -102,16 +107,53 @@ export class EchoClipModel {
     });
   }
 
-  private async batched(n: number, mb: number, opts: BatchOptions, run: (start: number, count: number) => Tensor): Promise<Float32Array> {
+  /** The micro-batch the host APIs would use for `items` frames ('image') or prompts ('text'). */
+  microBatchFor(kind: 'image' | 'text', items: number, opts: Pick<BatchOptions, 'microBatch' | 'activationBudget'> = {}): MicroBatchPlan {
+    return this.plan(items, this.bytesPerItem(kind), opts);
+  }
+
+  /** The largest activation per item, the MLP hidden layer in f32: stage 0's (S/4)² × 4·C0 for a frame, L × 4·width for a prompt. */
+  private bytesPerItem(kind: 'image' | 'text'): number {
+    const { imageSize: S, dims } = this.config.vision;
+    const { contextLength: L, width } = this.config.text;
+    return kind === 'image' ? (S / 4) ** 2 * 4 * dims[0] * 4 : L * 4 * width * 4;
+  }
+
+  private plan(items: number, bytesPerItem: number, opts: Pick<BatchOptions, 'microBatch' | 'activationBudget'>): MicroBatchPlan {
+    const l = this.gpu.limits;
+    return planMicroBatch({
+      items,
+      bytesPerItem,
+      limits: { fallback: this.gpu.adapter.fallback, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize },
+      activationBudget: opts.activationBudget ?? this.batchDefaults.activationBudget,
+      microBatch: opts.microBatch,
+    });
+  }
+
+  private async batched(n: number, bytesPerItem: number, opts: BatchOptions, run: (start: number, count: number) => Tensor): Promise<Float32Array> {
     const E = this.config.embedDim;
     const out = new Float32Array(n * E);
-    for (let i = 0; i < n; i += mb) {
-      const m = Math.min(mb, n - i);
-      const f = run(i, m);
-      out.set(await f.toFloat32(), i * E);
-      f.release();
-      opts.onProgress?.(i + m, n);
-    }
+    if (n === 0) return out;
+    const plan = this.plan(n, bytesPerItem, opts);
+    await runChunks(
+      n,
+      plan.size,
+      async (i, m) => {
+        const f = run(i, m);
+        try {
+          out.set(await f.toFloat32(), i * E);
+        } finally {
+          f.release();
+        }
+      },
+      {
+        onProgress: opts.onProgress,
+        // A failed pass may leave invalid buffers in the free lists: drop them all before retrying.
+        recover: () => this.gpu.pool.trim(),
+        onHalve: (from, to) => this.batchDefaults.log?.(`out of GPU memory at ${from} items per pass; retrying at ${to} (set activationBudget / --memory to choose)`),
+        option: 'activationBudget / --memory',
+      },
+    );
     return out;
   }
 

@@ -78,8 +78,12 @@ describe('echoclip zero-shot', () => {
   it('a single task, and bad input as typed errors', async () => {
     const r = JSON.parse(await capture(() => zeroShotCommand(['--weights', tiny, '--pixels', pixelsSpec, '--task', 'ejection_fraction', '--prompts', prompts, '--vocab', vocab, '--json'])));
     expect(r).toEqual({ ejection_fraction: reference.ejection_fraction });
+    // --memory sets the per-pass activation budget (here: one frame per pass); the result is the same.
+    const m = JSON.parse(await capture(() => zeroShotCommand(['--weights', tiny, '--pixels', pixelsSpec, '--task', 'ejection_fraction', '--prompts', prompts, '--vocab', vocab, '--memory', '1k', '--no-cache', '--json'])));
+    expect(m).toEqual(r);
     await expect(zeroShotCommand(['--weights', tiny, '--pixels', pixelsSpec, '--task', 'nope', '--prompts', prompts, '--vocab', vocab])).rejects.toThrow(/not in the prompt set/);
     await expect(zeroShotCommand(['--weights', tiny, '--task', 'all', '--prompts', prompts, '--vocab', vocab])).rejects.toThrow(UsageError);
+    await expect(zeroShotCommand(['--weights', tiny, '--pixels', pixelsSpec, '--task', 'ejection_fraction', '--prompts', prompts, '--vocab', vocab, '--memory', 'lots'])).rejects.toThrow(/--memory: 'lots' is not a size/);
     await expect(zeroShotCommand(['--weights', tiny, '--video', resolve(SHARED, 'samples/example_report.txt'), '--prompts', prompts, '--vocab', vocab])).rejects.toThrow(/video|AVI|DICOM|format/i);
   });
 });
