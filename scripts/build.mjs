@@ -1,7 +1,7 @@
 // Builds dist/: the ESM library + CLI (Node/Deno), the browser bundle, and type declarations.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
@@ -38,6 +38,13 @@ await build({
   external: ['webgpu'],
 });
 copyFileSync(`${root}web/index.html`, `${root}dist/web/index.html`);
+// The demo worker fetches the shipped CLIP vocabulary from /assets/ (serve-demo.mjs serves dist/web only).
+cpSync(`${root}assets`, `${root}dist/web/assets`, { recursive: true });
+
+// The PyTorch peer (`echoclip bench --suite gpu`, `echoclip selfcheck`) is found at run time as
+// peers/torch_clip.py above the module that runs it: dist/peers/ for the built CLI.
+mkdirSync(`${root}dist/peers`, { recursive: true });
+for (const f of readdirSync(`${root}bench/peers`).filter((f) => f.endsWith('.py'))) copyFileSync(`${root}bench/peers/${f}`, `${root}dist/peers/${f}`);
 
 execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.json', '--emitDeclarationOnly', '--declaration'], { stdio: 'inherit', cwd: root });
 console.error('build: dist/ ready');

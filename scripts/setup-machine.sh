@@ -4,6 +4,8 @@
 #  - Mesa >= 25 lavapipe (software Vulkan) from the distribution's backports suite, using the
 #    same mirror URI the machine already uses (Debian 12's own Mesa 22.3 gives no adapter).
 #  - chromium (browser tests; its SwiftShader ICD is our second adapter).
+#  - Debian's python3-torch + python3-numpy (CPU PyTorch 1.13, into /usr/bin/python3), so the
+#    PyTorch peer (bench/peers/torch_clip.py) is exercised; a failure here only warns.
 # On a machine with a real GPU it changes nothing.
 set -euo pipefail
 
@@ -104,6 +106,18 @@ else
     apt_update
     log "installing chromium"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium >&2
+  fi
+
+  # Optional: CPU PyTorch for the PyTorch-peer tests. Without it those tests check that the probe
+  # says why torch is missing, so a failed install must not fail the setup.
+  if /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
+    log "python3-torch already installed ($(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null))"
+  else
+    apt_update
+    log "installing python3-torch python3-numpy (CPU PyTorch for the PyTorch peer)"
+    if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-torch python3-numpy >&2; then
+      log "WARNING: python3-torch could not be installed; the PyTorch peer tests will only check the probe's reason"
+    fi
   fi
 fi
 

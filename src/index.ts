@@ -10,6 +10,8 @@ export { EchoClipModel, type BatchOptions, type LoadModelOptions } from './model
 export { planMicroBatch, parseByteSize, GPU_ACTIVATION_BUDGET, SOFTWARE_ACTIVATION_BUDGET, type MicroBatchPlan, type MicroBatchRequest } from './models/batching.js';
 export { ECHOCLIP_CONFIG, ECHOCLIP_R_CONFIG, builtinConfig, parseOpenClipConfig, expectedStateDict, validateStateDict, type ClipConfig } from './models/config.js';
 export type { WeightDType } from './models/parameters.js';
+// The one-line API: EchoClip.fromPretrained('echo-clip') → zeroShot / embedVideo / embedText / search.
+export * from './api/index.js';
 export * as io from './io/index.js';
 export * as tokenizer from './tokenizer/index.js';
 export { ClipBpeTokenizer, TemplateTokenizer } from './tokenizer/index.js';

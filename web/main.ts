@@ -29,38 +29,30 @@ function pick(name: RegExp): File | undefined {
   return modelFiles.find((f) => name.test(f.name));
 }
 
-function sources(): Omit<RunRequest, 'type' | 'frameSpec' | 'dtype' | 'video' | 'frames' | 'camPrompt'> {
+/** Where the model and the optional overrides come from. Only weights and a video are required. */
+function sources(): Pick<RunRequest, 'model' | 'hubUrl' | 'files' | 'assetsBaseUrl' | 'vocab' | 'prompts'> {
+  const assetsBaseUrl = params.get('assets') ?? ($('assetsUrl') as HTMLInputElement).value.trim();
+  const overrides = {
+    assetsBaseUrl,
+    vocab: params.get('vocab') ? { url: params.get('vocab')! } : pickSource(/bpe_simple_vocab.*\.(gz|txt)$/),
+    prompts: params.get('prompts') ? { url: params.get('prompts')! } : pickSource(/prompts.*\.json$/),
+  };
+  // Test/dev mode: a weights directory on this server.
   const weightsDir = params.get('weights');
-  if (weightsDir) {
-    // Test/dev mode: everything from URLs on this server.
-    const w = params.get('weightsFile') ?? 'open_clip_model.safetensors';
-    return {
-      config: { url: `${weightsDir}/open_clip_config.json` },
-      weights: { url: `${weightsDir}/${w}` },
-      vocab: { url: params.get('vocab')! },
-      prompts: { url: params.get('prompts')! },
-    };
-  }
+  if (weightsDir) return { model: weightsDir, ...overrides };
   if (modelFiles.length) {
-    const need = (re: RegExp, what: string) => {
-      const f = pick(re);
-      if (!f) throw new Error(`pick ${what} among the local files`);
-      return { file: f } as Source;
-    };
-    const vocabGz = pick(/bpe_simple_vocab.*\.gz$/);
-    return {
-      config: need(/open_clip_config\.json$/, 'open_clip_config.json'),
-      weights: need(/(\.safetensors|\.bin)$/, 'the weights (.safetensors or .bin)'),
-      vocab: vocabGz ? { file: vocabGz } : { vocabJson: need(/vocab\.json$/, 'vocab.json'), merges: need(/merges\.txt$/, 'merges.txt') },
-      prompts: need(/prompts.*\.json$/, 'prompts_used.json'),
-    };
+    const config = pick(/open_clip_config\.json$/);
+    const weights = pick(/(\.safetensors|\.bin)$/);
+    if (!config || !weights) throw new Error('pick open_clip_config.json and the weights (.safetensors or .bin) among the local files');
+    return { model: weights.name, files: { config, weights }, ...overrides };
   }
   const id = ($('hub') as HTMLInputElement).value.trim();
-  const base = ($('hubUrl') as HTMLInputElement).value.trim().replace(/\/$/, '');
-  const file = (f: string): Source => ({ url: `${base}/${id}/resolve/main/${f}`, cacheKey: `${id}/${f}` });
-  const prompts = pick(/prompts.*\.json$/);
-  if (!prompts) throw new Error("add echo_CLIP's prompts_used.json with the local-files picker");
-  return { config: file('open_clip_config.json'), weights: file('open_clip_pytorch_model.bin'), vocab: { vocabJson: file('vocab.json'), merges: file('merges.txt') }, prompts: { file: prompts } };
+  return { model: id.startsWith('hf-hub:') ? id : `hf-hub:${id}`, hubUrl: ($('hubUrl') as HTMLInputElement).value.trim(), ...overrides };
+}
+
+function pickSource(name: RegExp): Source | undefined {
+  const f = pick(name);
+  return f ? { file: f } : undefined;
 }
 
 /** Browser-decoded video (anything <video> plays): frames as BGR bytes, like cv2 gives them. */

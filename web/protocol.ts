@@ -1,16 +1,22 @@
 // Messages between the page (main thread: UI only) and the worker (all GPU and CPU work).
 import type { ZeroShotResult } from '../src/tasks/index.js';
 
-/** Where a file comes from: a URL (fetched; hub files are cached in OPFS) or a user-picked File. */
-export type Source = { url: string; cacheKey?: string } | { file: File };
+/** Where a file comes from: a URL (fetched) or a user-picked File. */
+export type Source = { url: string } | { file: File };
 
 export interface RunRequest {
   type: 'run';
-  config: Source;
-  weights: Source;
-  /** CLIP BPE: bpe_simple_vocab_16e6.txt.gz, or vocab.json + merges.txt. */
-  vocab: Source | { vocabJson: Source; merges: Source };
-  prompts: Source;
+  /** What EchoClip.fromPretrained gets: 'echo-clip', 'hf-hub:owner/name' or a weights directory URL. */
+  model: string;
+  /** Hub base URL for hf-hub ids (files cached in OPFS). */
+  hubUrl?: string;
+  /** Local files instead of `model`: the config and the weights. */
+  files?: { config: File; weights: File };
+  /** Base URL of echo_CLIP's pinned prompts_used.json (empty: GitHub at the pinned commit; cached in OPFS). */
+  assetsBaseUrl?: string;
+  /** Optional overrides; by default the vocabulary ships with the library and the prompts are downloaded. */
+  vocab?: Source;
+  prompts?: Source;
   /** Encoded video (AVI/MJPEG or DICOM)… */
   video?: Source;
   /** …or frames the browser decoded (<video> + canvas), as 3-byte BGR pixels. */

@@ -3,7 +3,7 @@
 // which is what a user waits for; the per-dispatch GPU profile is available separately.
 import type { AdapterDescription, Gpu } from '../gpu/device.js';
 
-export type Impl = 'echoclip' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs' | 'pytorch-cpu';
+export type Impl = 'echoclip' | 'onnxruntime-web' | 'onnxruntime-node' | 'tfjs' | 'pytorch-cpu' | 'pytorch';
 
 export interface BenchCase {
   suite: string;
@@ -25,6 +25,8 @@ export interface BenchCase {
    * because software-adapter rates drift 2× with machine load).
    */
   vs_matmul?: number;
+  /** Tower cases of `--suite gpu`: our items/s over PyTorch's best autocast eager items/s, same card and batch. */
+  vs_pytorch?: number;
   repeats: number;
 }
 

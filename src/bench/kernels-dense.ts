@@ -80,7 +80,8 @@ export async function benchLinear(gpu: Gpu, timing: TimingOptions, cases: readon
 }
 
 /** Stem (NCHW pixels, k4 s4) and the three downsamples (NHWC, k2 s2) of ConvNeXt-Base at 224². */
-export async function benchPatchConv(gpu: Gpu, timing: TimingOptions): Promise<BenchCase[]> {
+/** `batch` images per call (the gpu suite runs a real batch; the kernels suite batch 1). */
+export async function benchPatchConv(gpu: Gpu, timing: TimingOptions, batch = 1): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
   const convs = [
     { label: 'stem', layout: 'nchw' as const, H: 224, Cin: 3, Cout: 128, k: 4 },
@@ -91,18 +92,18 @@ export async function benchPatchConv(gpu: Gpu, timing: TimingOptions): Promise<B
   for (const c of convs) {
     for (const dt of dtypes(gpu)) {
       const Ho = c.H / c.k;
-      const xShape = c.layout === 'nchw' ? [1, c.Cin, c.H, c.H] : [1, c.H, c.H, c.Cin];
+      const xShape = c.layout === 'nchw' ? [batch, c.Cin, c.H, c.H] : [batch, c.H, c.H, c.Cin];
       const wt = [c.Cout, c.Cin, c.k, c.k];
       const wData = filled(c.Cout * c.Cin * c.k * c.k);
       const packed = c.layout === 'nhwc' ? packConv2dWeight(wData, wt) : { data: wData, shape: wt };
-      const x = Tensor.from(gpu, filled(c.Cin * c.H * c.H), xShape, dt);
+      const x = Tensor.from(gpu, filled(batch * c.Cin * c.H * c.H), xShape, dt);
       const w = Tensor.from(gpu, packed.data, packed.shape, dt);
       const bias = Tensor.from(gpu, filled(c.Cout), [c.Cout], dt);
-      const y = Tensor.empty(gpu, [1, Ho, Ho, c.Cout], dt);
+      const y = Tensor.empty(gpu, [batch, Ho, Ho, c.Cout], dt);
       const el = dt === 'f16' ? 2 : 4;
-      const flops = 2 * Ho * Ho * c.Cout * c.Cin * c.k * c.k;
+      const flops = 2 * batch * Ho * Ho * c.Cout * c.Cin * c.k * c.k;
       const bytes = el * (x.size + w.size + y.size);
-      out.push(await measure(gpu, `conv2d ${c.label} k${c.k}s${c.k} ${c.layout}`, `${c.H}x${c.H}x${c.Cin}->${Ho}x${Ho}x${c.Cout}`, dt, `implicit gemm ${defaultMatmulVariant(gpu)}`, flops, bytes, timing, () => void patchConv2d(x, w, { inputLayout: c.layout, bias, out: y })));
+      out.push(await measure(gpu, `conv2d ${c.label} k${c.k}s${c.k} ${c.layout}`, `${batch > 1 ? `${batch}x` : ''}${c.H}x${c.H}x${c.Cin}->${Ho}x${Ho}x${c.Cout}`, dt, `implicit gemm ${defaultMatmulVariant(gpu)}`, flops, bytes, timing, () => void patchConv2d(x, w, { inputLayout: c.layout, bias, out: y })));
       for (const t of [x, w, bias, y]) t.release();
     }
   }
@@ -110,18 +111,18 @@ export async function benchPatchConv(gpu: Gpu, timing: TimingOptions): Promise<B
 }
 
 /** The 7×7 depthwise conv of each ConvNeXt-Base stage (NHWC, pad 3, bias). */
-export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tile: Partial<DepthwiseTile> = {}): Promise<BenchCase[]> {
+export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tile: Partial<DepthwiseTile> = {}, batch = 1): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
   for (const [H, C] of [[56, 128], [28, 256], [14, 512], [7, 1024]]) {
     for (const dt of dtypes(gpu)) {
-      const x = Tensor.from(gpu, filled(H * H * C), [1, H, H, C], dt);
+      const x = Tensor.from(gpu, filled(batch * H * H * C), [batch, H, H, C], dt);
       const wp = packDepthwiseWeight(filled(C * 49), [C, 1, 7, 7]);
       const w = Tensor.from(gpu, wp.data, wp.shape, dt);
       const bias = Tensor.from(gpu, filled(C), [C], dt);
-      const y = Tensor.empty(gpu, [1, H, H, C], dt);
+      const y = Tensor.empty(gpu, [batch, H, H, C], dt);
       const el = dt === 'f16' ? 2 : 4;
       out.push(
-        await measure(gpu, 'depthwise 7x7', `${H}x${H}x${C}`, dt, depthwiseTileLabel({ ...defaultDepthwiseTile(gpu), ...tile }), 2 * 49 * H * H * C, el * (2 * H * H * C + 49 * C), timing, () =>
+        await measure(gpu, 'depthwise 7x7', `${batch > 1 ? `${batch}x` : ''}${H}x${H}x${C}`, dt, depthwiseTileLabel({ ...defaultDepthwiseTile(gpu), ...tile }), 2 * 49 * batch * H * H * C, el * (2 * batch * H * H * C + 49 * C), timing, () =>
           void depthwiseConv2d(x, w, { bias, out: y, tile }),
         ),
       );

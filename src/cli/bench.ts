@@ -16,12 +16,15 @@ import { benchZeroShotEf } from '../bench/peers/e2e.js';
 import { imageTowerCase, textTowerCase, TowerContext } from '../bench/peers/tower-cases.js';
 import { syntheticWeights } from '../bench/synthetic.js';
 import { benchTrain } from '../bench/train.js';
+import { attachVsPytorch, formatGpuMarkdown, GPU_SIZES, renderGpuChart, runGpuSuite, SOFTWARE_SIZES, type GpuReport } from '../bench/gpu.js';
+import { interruptedSkip, onInterrupt } from './interrupt.js';
 import type { Precision } from '../autograd/tape.js';
 import { ECHOCLIP_CONFIG, type ClipConfig } from '../models/config.js';
 import { UsageError } from '../errors.js';
 import { flagInt, flagString, parseArgs } from './args.js';
 
-const SUITES = ['kernels', 'models', 'memory', 'e2e', 'train', 'all'] as const;
+// 'gpu' is not part of 'all': it is its own budgeted run (`--budget`), sized for real GPUs.
+const SUITES = ['kernels', 'models', 'memory', 'e2e', 'train', 'all', 'gpu'] as const;
 type Suite = (typeof SUITES)[number];
 
 const PEER_ALIASES: Record<string, PeerImpl> = { 'onnxruntime-node': 'onnxruntime-node', node: 'onnxruntime-node', 'onnxruntime-web': 'onnxruntime-web', web: 'onnxruntime-web', tfjs: 'tfjs' };
@@ -108,25 +111,72 @@ function parseList(value: string | undefined, flag: string, ok: (v: string) => b
   return items;
 }
 
-/** `echoclip bench [--suite kernels|models|e2e|train|all] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`. */
+function writeOutputs(args: ReturnType<typeof parseArgs>, json: string, chartSvg: () => string, markdown: (chartRel: string | undefined) => string): void {
+  const out = flagString(args, 'out');
+  const write = (path: string, text: string) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  };
+  if (out) write(out, json + '\n');
+  // Chart and table go next to --out unless given explicitly.
+  const stem = out?.replace(/\.json$/i, '');
+  const chart = flagString(args, 'chart') ?? (stem ? `${stem}.svg` : undefined);
+  const md = flagString(args, 'md') ?? (stem ? `${stem}.md` : undefined);
+  if (chart) write(chart, chartSvg());
+  if (md) write(md, markdown(chart ? relative(dirname(md), chart) : undefined));
+  if (args.flags.has('json')) process.stdout.write(json + '\n');
+}
+
+/** `--suite gpu`: the budgeted real-GPU run (src/bench/gpu.ts), PyTorch on the same machine. */
+async function gpuSuite(args: ReturnType<typeof parseArgs>, gpu: Gpu, s: SuiteContext, budgetS: number, loadStart: number[]): Promise<number> {
+  const started = new Date().toISOString();
+  const video = flagString(args, 'video'), prompts = flagString(args, 'prompts'), vocab = flagString(args, 'vocab');
+  s.log(`${gpu.adapter.description} (${gpu.adapter.runtime}, kernels: ${gpu.kernelProfile}); budget ${budgetS} s`);
+  const live = { cases: [] as ReportCase[], skipped: [] as Skipped[] };
+  const emit = (r: Omit<GpuReport, 'adapter' | 'started' | 'machine'>) => {
+    const report: GpuReport = { adapter: gpu.adapter, started, ...r, machine: { cpus: cpus().length, loadavg_start: loadStart, loadavg_end: loadavg() } };
+    process.stderr.write(formatTable(report.cases.filter((c) => !c.error)) + '\n');
+    for (const c of report.cases.filter((c) => c.error)) process.stderr.write(`${c.impl} ${c.name} ${c.shape} ${c.variant}: ${c.error}\n`);
+    writeOutputs(args, JSON.stringify(report, null, 2), () => renderGpuChart(report), (chart) => formatGpuMarkdown(report, `echoclip bench --suite gpu --budget ${budgetS}`, chart));
+  };
+  // Killed at a hard limit: the cases that finished still reach the JSON, table and chart.
+  const stopWatching = onInterrupt((signal) => {
+    const sizes = { ...(gpu.adapter.fallback ? SOFTWARE_SIZES : GPU_SIZES) };
+    emit({ suite: 'gpu', budget_s: budgetS, sizes, cases: attachVsPytorch(live.cases), skipped: [...live.skipped, interruptedSkip(signal)], breakdown: null, machine_info: { nvidia_smi: null, node: process.version, pytorch: null, pytorch_reason: 'not recorded: the run was interrupted' } });
+    return 143;
+  });
+  try {
+    emit(await runGpuSuite(gpu, { budgetS, timing: s.timing, config: s.config, log: s.log, e2e: video && prompts && vocab ? { video, prompts, vocab } : undefined, live }));
+  } finally {
+    stopWatching();
+  }
+  return 0;
+}
+
+/** `echoclip bench [--suite kernels|models|e2e|train|all|gpu] [--budget S] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`. */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value', 'train-batches': 'value', precision: 'value' }, 'bench');
+  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value', 'train-batches': 'value', precision: 'value', budget: 'value' }, 'bench');
   const suite = (flagString(args, 'suite') ?? 'kernels') as Suite;
   if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
   const peers = parsePeers(flagString(args, 'peers'));
   // Train-suite lists, checked before the (slow) device setup.
   const batches = parseList(flagString(args, 'train-batches'), '--train-batches', (v) => /^\d+$/.test(v) && +v >= 2, 'integers >= 2').map(Number);
   const precisions = parseList(flagString(args, 'precision'), '--precision', (v) => v === 'f32' || v === 'mixed', 'f32 or mixed') as Precision[];
+  const budgetS = flagInt(args, 'budget', 'bench', 480);
+  if (budgetS < 1) throw new UsageError('echoclip bench --budget', `${budgetS} is not a positive number of seconds`);
+  if (args.flags.has('budget') && suite !== 'gpu') throw new UsageError('echoclip bench --budget', `only --suite gpu is budgeted (got --suite ${suite})`);
   const loadStart = loadavg();
   const gpu = await requestDevice({ adapter: flagString(args, 'device') });
   const soft = gpu.adapter.fallback;
   // Software adapters: few repeats, bounded per case, so `--suite all` stays under 20 minutes.
-  const timing: TimingOptions = { warmup: flagInt(args, 'warmup', 'bench', 1), repeats: flagInt(args, 'repeats', 'bench', soft ? 3 : 10), maxSeconds: soft ? 10 : 60 };
+  // The gpu suite bounds each case to seconds: its budget covers dozens of cases.
+  const timing: TimingOptions = { warmup: flagInt(args, 'warmup', 'bench', suite === 'gpu' && !soft ? 3 : 1), repeats: flagInt(args, 'repeats', 'bench', soft ? 3 : suite === 'gpu' ? 20 : 10), maxSeconds: soft ? 10 : suite === 'gpu' ? 5 : 60 };
   const s: SuiteContext = { gpu, timing, peers, frames: flagInt(args, 'frames', 'bench', 20), config: ECHOCLIP_CONFIG as ClipConfig, skipped: [], log: (l) => process.stderr.write(`bench: ${l}\n`) };
   const cases: ReportCase[] = [];
   const started = new Date().toISOString();
   const t0 = performance.now();
   try {
+    if (suite === 'gpu') return await gpuSuite(args, gpu, s, budgetS, loadStart);
     s.log(`${gpu.adapter.description} (${gpu.adapter.runtime}, kernels: ${gpu.kernelProfile}); peers: ${peers.join(', ') || 'none'}`);
     const want = (x: Suite) => suite === x || suite === 'all';
     if (want('kernels')) cases.push(...(await kernelsSuite(s)));
@@ -142,7 +192,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const video = flagString(args, 'video'), prompts = flagString(args, 'prompts'), vocab = flagString(args, 'vocab');
     if (want('e2e') && video && prompts && vocab) cases.push(...(await benchE2e(gpu, { video, prompts, vocab, log: s.log, taskSets: flagString(args, 'tasks')?.split(';') })));
     else if (want('e2e')) s.skipped.push({ what: 'zero-shot through the CLI (cold/warm prompt cache)', why: 'needs --video, --prompts and --vocab' });
-    s.skipped.push({ what: 'pytorch-cpu informational rows', why: 'not produced by this bench (it would need a Python + PyTorch install; none on the CI machines)' });
+    s.skipped.push({ what: 'PyTorch rows', why: 'PyTorch runs in `echoclip bench --suite gpu` (bench/peers/torch_clip.py), not in this suite' });
     if (want('train')) {
       // Full CLIP steps (both towers, ClipLoss, backward, AdamW) take minutes on software adapters.
       if (soft && !batches.length) s.skipped.push({ what: 'train_step at batch 8', why: 'software adapter: batch 2 only (--train-batches to choose)' });
@@ -158,20 +208,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     s.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     process.stderr.write(formatTable(cases.filter((c) => !c.error)) + '\n');
     for (const c of cases.filter((c) => c.error)) process.stderr.write(`${c.impl} ${c.name} ${c.shape}: ${c.error}\n`);
-    const json = JSON.stringify(report, null, 2);
-    const out = flagString(args, 'out');
-    const write = (path: string, text: string) => {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, text);
-    };
-    if (out) write(out, json + '\n');
-    // Chart and table go next to --out unless given explicitly.
-    const stem = out?.replace(/\.json$/i, '');
-    const chart = flagString(args, 'chart') ?? (stem ? `${stem}.svg` : undefined);
-    const md = flagString(args, 'md') ?? (stem ? `${stem}.md` : undefined);
-    if (chart) write(chart, renderChart(report));
-    if (md) write(md, formatResultsMarkdown(report, `echoclip bench --suite ${suite}`, chart ? relative(dirname(md), chart) : undefined));
-    if (args.flags.has('json')) process.stdout.write(json + '\n');
+    writeOutputs(args, JSON.stringify(report, null, 2), () => renderChart(report), (chart) => formatResultsMarkdown(report, `echoclip bench --suite ${suite}`, chart));
     return 0;
   } finally {
     gpu.destroy();

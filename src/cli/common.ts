@@ -1,24 +1,30 @@
-// Shared plumbing for the model commands (embed, zero-shot, search, finetune): device, weights,
-// tokenizer and tensor-file flags, each with the same names and errors everywhere.
+// Shared plumbing for the model commands (embed, zero-shot, search, finetune): the one-line API
+// behind the weights / tokenizer / asset flags, and tensor files, with the same names and errors everywhere.
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { EchoClip, PRETRAINED, type EchoClipOptions, type EchoClipProgress } from '../api/echoclip.js';
+import { nodePlatform } from '../api/platform-node.js';
+import { resolveTokenizer, tokenizerForModel, type TextTokenizer, type TokenizerKind } from '../api/resolve.js';
 import { requestDevice, type Gpu } from '../gpu/device.js';
 import { toFloat32 } from '../io/dtype.js';
 import { parseSafetensors } from '../io/safetensors.js';
-import { openWeights } from '../io/weights-node.js';
-import { EchoClipModel } from '../models/clip.js';
 import { parseByteSize } from '../models/batching.js';
 import type { WeightDType } from '../models/parameters.js';
-import { loadClipBpeTokenizer, loadTemplateTokenizer } from '../tokenizer/load-node.js';
 import { flagString, type ParsedArgs } from './args.js';
-import { fileProgress } from './progress.js';
+import { fileProgress, progressBar, type ProgressBar } from './progress.js';
 
 /** Flags every model command accepts. */
 export const MODEL_FLAGS = { weights: 'value', device: 'value', dtype: 'value' } as const;
 /** Flags of the commands that run the towers over many frames/prompts (embed, zero-shot, search). */
 export const BATCH_FLAGS = { memory: 'value' } as const;
-export const TOKENIZER_FLAGS = { tokenizer: 'value', vocab: 'value', 'template-vocab': 'value' } as const;
+export const TOKENIZER_FLAGS = { tokenizer: 'value', vocab: 'value', 'template-vocab': 'value', 'assets-url': 'value' } as const;
+
+/** --weights when none is given: the published model each command is meant for. */
+export const DEFAULT_WEIGHTS: Record<string, string> = {
+  'zero-shot': PRETRAINED['echo-clip'],
+  embed: PRETRAINED['echo-clip'],
+  search: PRETRAINED['echo-clip-r'],
+};
 
 export function dtypeFlag(args: ParsedArgs, command: string): WeightDType {
   const d = flagString(args, 'dtype') ?? 'f32';
@@ -30,66 +36,67 @@ export async function openDevice(args: ParsedArgs): Promise<Gpu> {
   return requestDevice({ adapter: flagString(args, 'device') });
 }
 
-/** Loads the model named by --weights (directory, file or hf-hub id) onto `gpu`. */
-export async function loadModel(gpu: Gpu, args: ParsedArgs, command: string): Promise<{ model: EchoClipModel; weightsFile: string }> {
-  const location = flagString(args, 'weights');
-  if (!location) throw new UsageError(`echoclip ${command}`, '--weights is required', { hint: "a directory in the hub layout, or 'hf-hub:mkaichristensen/echo-clip'" });
-  const w = await openWeights(location, { onProgress: fileProgress() });
-  try {
-    const memory = flagString(args, 'memory');
-    const model = await EchoClipModel.load(gpu, w.source, w.config, {
-      dtype: dtypeFlag(args, command),
-      label: w.files.weights,
-      // --memory: the activation budget per pass (default by adapter: 16 MiB software, 512 MiB GPU).
-      activationBudget: memory === undefined ? undefined : parseByteSize(memory, `echoclip ${command} --memory`),
-      log: (line) => process.stderr.write(`${command}: ${line}\n`),
-    });
-    return { model, weightsFile: w.files.weights };
-  } finally {
-    await w.source.close();
-  }
+export type { TextTokenizer, TokenizerKind };
+
+function tokenizerFlag(args: ParsedArgs, command: string): TokenizerKind | undefined {
+  const kind = flagString(args, 'tokenizer');
+  if (kind !== undefined && kind !== 'bpe' && kind !== 'template') throw new UsageError(`echoclip ${command}`, `--tokenizer must be bpe or template, got '${kind}'`);
+  return kind;
 }
 
-export type TokenizerKind = 'bpe' | 'template';
-
-export interface TextTokenizer {
-  kind: TokenizerKind;
-  tokenize(texts: readonly string[]): Int32Array[];
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
+/** The API's progress events as stderr bars: one per downloaded file, one per tower pass. */
+export function cliProgress(): (e: EchoClipProgress) => void {
+  const files = fileProgress();
+  const bars = new Map<string, ProgressBar>();
+  return (e) => {
+    if (e.stage === 'download') { files({ file: e.file, received: e.done, total: e.total }); return; }
+    let bar = bars.get(e.stage);
+    if (!bar) { bar = progressBar(e.stage, { unit: 'items' }); bars.set(e.stage, bar); }
+    bar.update(e.done, e.total);
+    if (e.done >= e.total) { bar.finish(); bars.delete(e.stage); }
+  };
 }
 
 /**
- * The tokenizer chosen by --tokenizer (default per command), with its data from --vocab /
- * --template-vocab; a weights directory that holds the files is searched first.
+ * The model of --weights (default: the command's published model) through the one-line API, with
+ * the tokenizer / vocabulary / prompt flags as its options.
+ */
+export async function openEchoClip(args: ParsedArgs, command: string, extra: { defaultTokenizer: TokenizerKind; prompts?: string }): Promise<EchoClip> {
+  const memory = flagString(args, 'memory');
+  const options: EchoClipOptions = {
+    dtype: dtypeFlag(args, command),
+    device: flagString(args, 'device'),
+    tokenizer: tokenizerFlag(args, command),
+    defaultTokenizer: extra.defaultTokenizer,
+    vocab: flagString(args, 'vocab'),
+    templateVocab: flagString(args, 'template-vocab'),
+    prompts: extra.prompts,
+    assetsBaseUrl: flagString(args, 'assets-url'),
+    // --memory: the activation budget per pass (default by adapter: 16 MiB software, 512 MiB GPU).
+    activationBudget: memory === undefined ? undefined : parseByteSize(memory, `echoclip ${command} --memory`),
+    promptCache: !args.flags.has('no-cache'),
+    onProgress: cliProgress(),
+    log: (line) => process.stderr.write(`${command}: ${line}\n`),
+  };
+  return EchoClip.fromPretrained(flagString(args, 'weights') ?? DEFAULT_WEIGHTS[command] ?? PRETRAINED['echo-clip'], options);
+}
+
+/**
+ * The tokenizer of --tokenizer (default `fallback`), its data from --vocab / --template-vocab,
+ * else beside a local --weights directory, else the shipped vocabulary / the pinned download.
  */
 export async function loadTokenizer(args: ParsedArgs, command: string, fallback: TokenizerKind): Promise<TextTokenizer> {
-  const kind = (flagString(args, 'tokenizer') ?? fallback) as TokenizerKind;
-  if (kind !== 'bpe' && kind !== 'template') throw new UsageError(`echoclip ${command}`, `--tokenizer must be bpe or template, got '${kind}'`);
-  const weights = flagString(args, 'weights');
-  const dir = weights && !weights.startsWith('hf-hub:') && (await stat(weights).then((s) => s.isDirectory(), () => false)) ? weights : undefined;
-  if (kind === 'bpe') {
-    let vocab = flagString(args, 'vocab');
-    if (!vocab && dir) {
-      for (const c of [path.join(dir, 'bpe_simple_vocab_16e6.txt.gz')]) if (await exists(c)) vocab = c;
-      if (!vocab && (await exists(path.join(dir, 'vocab.json'))) && (await exists(path.join(dir, 'merges.txt')))) vocab = dir;
-    }
-    if (!vocab) throw new UsageError(`echoclip ${command}`, 'the CLIP BPE vocabulary was not found', { hint: '--vocab bpe_simple_vocab_16e6.txt.gz (or a directory with vocab.json + merges.txt)' });
-    const t = await loadClipBpeTokenizer(vocab);
-    return { kind, tokenize: (texts) => t.tokenize(texts) };
-  }
-  let vocab = flagString(args, 'template-vocab');
-  if (!vocab && dir && (await exists(path.join(dir, 'template_vocab.txt')))) vocab = path.join(dir, 'template_vocab.txt');
-  if (!vocab) throw new UsageError(`echoclip ${command}`, 'the template vocabulary was not found', { hint: '--template-vocab template_vocab.txt' });
-  const t = await loadTemplateTokenizer(vocab);
-  return { kind, tokenize: (texts) => t.tokenize(texts) };
+  const kind = tokenizerFlag(args, command) ?? tokenizerForModel(flagString(args, 'weights')) ?? fallback;
+  const r = await resolveTokenizer(nodePlatform(), kind, { vocab: flagString(args, 'vocab'), templateVocab: flagString(args, 'template-vocab') }, {
+    weights: flagString(args, 'weights'),
+    assetsBaseUrl: flagString(args, 'assets-url'),
+    onDownload: cliProgress(),
+  });
+  return r.tokenizer;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
 }
 
 /** A JSON array of strings (TEXTS.json / REPORTS.json). */

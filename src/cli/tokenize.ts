@@ -2,14 +2,17 @@
 // or echo_CLIP's template_tokenize (template) give them. See ../shared/docs/cli.md.
 import { readFile } from 'node:fs/promises';
 import { TokenizerError, UsageError } from '../errors.js';
-import { loadClipBpeTokenizer, loadTemplateTokenizer } from '../tokenizer/load-node.js';
+import { nodePlatform } from '../api/platform-node.js';
+import { resolveTokenizer } from '../api/resolve.js';
 import { flagString, parseArgs, requireFlag } from './args.js';
 
-const USAGE = `usage: echoclip tokenize --tokenizer bpe|template --input TEXTS.json [--vocab P] [--template-vocab P] [--json]
+const USAGE = `usage: echoclip tokenize --tokenizer bpe|template --input TEXTS.json [--vocab P] [--template-vocab P] [--assets-url URL] [--json]
 
-  --tokenizer bpe        CLIP BPE (EchoCLIP); needs --vocab: bpe_simple_vocab_16e6.txt.gz or a
-                         directory holding vocab.json + merges.txt
-  --tokenizer template   EchoCLIP-R report template tokenizer; needs --template-vocab template_vocab.txt
+  --tokenizer bpe        CLIP BPE (EchoCLIP): the vocabulary shipped with the package, or --vocab
+                         bpe_simple_vocab_16e6.txt.gz / a directory holding vocab.json + merges.txt
+  --tokenizer template   EchoCLIP-R report template tokenizer: --template-vocab template_vocab.txt, or
+                         echo_CLIP's file downloaded once (pinned commit, sha256-checked, cached);
+                         --assets-url or $ECHOCLIP_ASSETS_BASE_URL names a mirror
   --input TEXTS.json     a JSON array of strings
   --json                 stdout is one JSON document {"ids": [[77 ints] | {"error": "..."}, ...]}
                          (without --json: one line per text, ids separated by spaces)
@@ -22,27 +25,20 @@ export async function tokenizeCommand(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const args = parseArgs(argv, { tokenizer: 'value', input: 'value', vocab: 'value', 'template-vocab': 'value', json: 'switch' }, 'tokenize');
+  const args = parseArgs(argv, { tokenizer: 'value', input: 'value', vocab: 'value', 'template-vocab': 'value', 'assets-url': 'value', json: 'switch' }, 'tokenize');
   if (args.positionals.length > 0) throw new UsageError('echoclip tokenize', `unexpected argument '${args.positionals[0]}'`, { hint: "see 'echoclip tokenize --help'" });
   const kind = requireFlag(args, 'tokenizer', 'tokenize');
   if (kind !== 'bpe' && kind !== 'template') throw new UsageError('echoclip tokenize', `--tokenizer must be 'bpe' or 'template', got '${kind}'`);
   const inputPath = requireFlag(args, 'input', 'tokenize');
 
-  // Check every flag before the slow vocabulary load.
-  const vocabFlag = kind === 'bpe' ? 'vocab' : 'template-vocab';
-  const vocabPath = flagString(args, vocabFlag);
-  if (vocabPath === undefined) {
-    throw new UsageError('echoclip tokenize', `--${vocabFlag} is required with --tokenizer ${kind} (no vocabulary is bundled)`, {
-      hint: kind === 'bpe' ? 'pass --vocab bpe_simple_vocab_16e6.txt.gz or a directory with vocab.json and merges.txt' : 'pass --template-vocab template_vocab.txt',
-    });
-  }
   const texts = await readTexts(inputPath);
-  const tokenizer = kind === 'bpe' ? await loadClipBpeTokenizer(vocabPath) : await loadTemplateTokenizer(vocabPath);
+  // The same lookup as the model commands: the flag, else the shipped / pinned-download default.
+  const { tokenizer } = await resolveTokenizer(nodePlatform(), kind, { vocab: flagString(args, 'vocab'), templateVocab: flagString(args, 'template-vocab') }, { assetsBaseUrl: flagString(args, 'assets-url') });
 
   const rows: Row[] = texts.map((text, i) => {
     if (typeof text !== 'string') return { error: `entry ${i} is ${text === null ? 'null' : Array.isArray(text) ? 'an array' : typeof text}, not a string` };
     try {
-      return Array.from(tokenizer.tokenizeOne(text));
+      return Array.from(tokenizer.tokenize([text])[0]);
     } catch (e) {
       // Texts the reference rejects become error entries; anything else is a bug and propagates.
       if (e instanceof TokenizerError) return { error: e.message };

@@ -81,7 +81,12 @@ async function getGpu(runtime: Runtime, adapterHint: string | undefined): Promis
     const name = 'webgpu'; // a variable keeps browser bundlers from pulling Dawn in
     mod = (await import(/* @vite-ignore */ name)) as NodeGpuModule;
   } catch (e) {
-    throw new DeviceUnavailableError('WebGPU', `the 'webgpu' package (Dawn for Node) could not be loaded: ${String(e)}`, { hint: "run 'npm ci'", cause: e });
+    // `webgpu` is an optional peer dependency (browser and Deno projects never need Dawn).
+    const missing = /ERR_MODULE_NOT_FOUND|Cannot find (package|module) 'webgpu'/.test(`${(e as { code?: string }).code ?? ''} ${String(e)}`);
+    throw new DeviceUnavailableError('WebGPU', missing ? "Node needs the 'webgpu' package (Dawn), which is not installed" : `the 'webgpu' package (Dawn for Node) could not be loaded: ${String(e)}`, {
+      hint: missing ? 'npm install webgpu' : 'reinstall it: npm install webgpu',
+      cause: e,
+    });
   }
   Object.assign(globalThis, mod.globals);
   nodeGpu = mod.create([]);

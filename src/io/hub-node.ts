@@ -72,7 +72,7 @@ function checksumOf(tag: string | null): { kind: 'sha256' | 'git-sha1'; hex: str
   return undefined;
 }
 
-async function hashFile(file: string, kind: 'sha256' | 'git-sha1', size: number): Promise<string> {
+export async function hashFile(file: string, kind: 'sha256' | 'git-sha1', size: number): Promise<string> {
   const h = createHash(kind === 'sha256' ? 'sha256' : 'sha1');
   if (kind === 'git-sha1') h.update(`blob ${size}\0`);
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
@@ -134,8 +134,36 @@ export async function downloadHubFile(id: string, file: string, opts: HubOptions
   const etag = head.headers.get('x-linked-etag') ?? head.headers.get('etag');
   const sizeHeader = head.headers.get('x-linked-size') ?? (head.status < 300 ? head.headers.get('content-length') : null);
   const total = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : undefined;
-  const checksum = checksumOf(etag);
+  await downloadVerified(url, dest, { what, file, etag, total, checksum: checksumOf(etag), retries: opts.retries, idleTimeoutMs: idleMs, onProgress: opts.onProgress });
+  return dest;
+}
 
+export interface VerifiedDownload {
+  /** Names the download in errors and progress (`owner/name/file`). */
+  what: string;
+  /** The file name reported to onProgress. */
+  file: string;
+  /** Version tag: a `.part` file is resumed only when it was started under the same tag. */
+  etag?: string | null;
+  /** Expected size in bytes, when known. */
+  total?: number;
+  /** Expected content hash; a mismatch deletes the download and throws DownloadError. */
+  checksum?: { kind: 'sha256' | 'git-sha1'; hex: string };
+  retries?: number;
+  idleTimeoutMs?: number;
+  onProgress?: (p: DownloadProgress) => void;
+}
+
+/**
+ * GETs `url` into `dest` through `dest.part` (resumed with HTTP Range after a dropped connection,
+ * `retries` times here and across calls while the tag is unchanged), checks size and checksum,
+ * then renames it into place. Shared by the hub download and the pinned echo_CLIP assets.
+ */
+export async function downloadVerified(url: string, dest: string, v: VerifiedDownload): Promise<void> {
+  const { what, total, checksum } = v;
+  const etag = v.etag ?? null;
+  const idleMs = v.idleTimeoutMs ?? 30_000;
+  await mkdir(path.dirname(dest), { recursive: true });
   const part = `${dest}.part`;
   const partMeta = `${dest}.part.json`;
   // A partial file is resumed only if it belongs to the same version (same ETag).
@@ -147,11 +175,11 @@ export async function downloadHubFile(id: string, file: string, opts: HubOptions
   if (start === 0) { await rm(part, { force: true }); await writeFile(partMeta, JSON.stringify({ etag, url })); }
   if (total !== undefined && start > total) { start = 0; await rm(part, { force: true }); }
 
-  const retries = opts.retries ?? 3;
+  const retries = v.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     if (total !== undefined && start === total) break;
     try {
-      start = await fetchInto(url, part, start, total, what, idleMs, (received) => opts.onProgress?.({ file, received, total }));
+      start = await fetchInto(url, part, start, total, what, idleMs, (received) => v.onProgress?.({ file: v.file, received, total }));
       break;
     } catch (e) {
       if (e instanceof DownloadError && !(e instanceof RetryableDownloadError)) throw e;
@@ -175,7 +203,6 @@ export async function downloadHubFile(id: string, file: string, opts: HubOptions
   }
   await rename(part, dest);
   await rm(partMeta, { force: true });
-  return dest;
 }
 
 /** One GET from `start` (Range), appending to `part`; returns the new file length. */

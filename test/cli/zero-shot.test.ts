@@ -1,7 +1,7 @@
 // `echoclip zero-shot --task all` end to end on the tiny EchoCLIP and the example video, against
 // the same pipeline computed from the fixtures' reference path: the reference preprocessing output
 // (video_preprocess.safetensors, OpenCV/FFmpeg decode), our tokenizer and model, and the task math.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -15,6 +15,7 @@ import { l2NormalizeRows } from '../../src/tasks/array.js';
 import { loadClipBpeTokenizer, loadTemplateTokenizer } from '../../src/tokenizer/load-node.js';
 import { FIXTURES, SHARED, golden, loadGoldens } from '../helpers/goldens.js';
 import { testGpu } from '../helpers/gpu.js';
+import { startHubServer } from '../io/hub-server.js';
 
 const tiny = resolve(FIXTURES, 'echoclip_tiny');
 const video = resolve(SHARED, 'samples/example_video.avi');
@@ -69,8 +70,8 @@ describe('echoclip zero-shot', () => {
     expect(warm).toEqual(reference);
   });
 
-  it('--video decodes and preprocesses the AVI bit-exactly like OpenCV: the same results as the reference', async () => {
-    const r = JSON.parse(await capture(() => zeroShotCommand(['--weights', tiny, '--video', video, '--task', 'all', '--prompts', prompts, '--vocab', vocab, '--json'])));
+  it('--video decodes and preprocesses the AVI bit-exactly like OpenCV: the same results as the reference (no --vocab: the shipped one)', async () => {
+    const r = JSON.parse(await capture(() => zeroShotCommand(['--weights', tiny, '--video', video, '--task', 'all', '--prompts', prompts, '--json'])));
     expect(Object.keys(r)).toHaveLength(16);
     expect(r).toEqual(reference);
   });
@@ -116,5 +117,36 @@ describe('echoclip search', () => {
     expect(out.ranking).toEqual(want);
     for (let i = 1; i < 3; i++) expect(out.ranking[i - 1].similarity).toBeGreaterThanOrEqual(out.ranking[i].similarity);
     model.release();
+  });
+});
+
+describe('zero config: no --weights, --vocab, --prompts or --template-vocab', () => {
+  it('zero-shot runs hf-hub:mkaichristensen/echo-clip with echo_CLIP\'s prompts; search runs echo-clip-r with the template tokenizer', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'echo_CLIP-'));
+    copyFileSync(prompts, join(repo, 'prompts_used.json'));
+    copyFileSync(resolve(SHARED, 'vocab/template_vocab.txt'), join(repo, 'template_vocab.txt'));
+    const server = await startHubServer({ 'mkaichristensen/echo-clip': { dir: tiny }, 'mkaichristensen/echo-clip-r': { dir: resolve(FIXTURES, 'echoclip_r_tiny') }, 'echonet/echo_CLIP': { dir: repo } });
+    const saved = { hub: process.env.ECHOCLIP_HUB_URL, assets: process.env.ECHOCLIP_ASSETS_BASE_URL, cache: process.env.ECHOCLIP_CACHE_DIR };
+    process.env.ECHOCLIP_HUB_URL = server.url;
+    process.env.ECHOCLIP_ASSETS_BASE_URL = `${server.url}/echonet/echo_CLIP/resolve/main`;
+    process.env.ECHOCLIP_CACHE_DIR = mkdtempSync(join(tmpdir(), 'echoclip-zero-config-'));
+    try {
+      expect(JSON.parse(await capture(() => zeroShotCommand(['--pixels', pixelsSpec, '--json'])))).toEqual(reference);
+      const gets = server.requests.filter((q) => q.method === 'GET').map((q) => q.url);
+      expect(gets).toContain('/mkaichristensen/echo-clip/resolve/main/open_clip_model.safetensors');
+      expect(gets).toContain('/echonet/echo_CLIP/resolve/main/prompts_used.json');
+      const file = join(repo, 'reports.json');
+      writeFileSync(file, JSON.stringify(['NORMAL LEFT VENTRICULAR SIZE. ', 'SEVERE AORTIC STENOSIS. ', 'MODERATE MITRAL REGURGITATION. ']));
+      const local = JSON.parse(await capture(() => searchCommand(['--weights', resolve(FIXTURES, 'echoclip_r_tiny'), '--video', video, '--frames', '0:40:2', '--reports', file, '--template-vocab', resolve(SHARED, 'vocab/template_vocab.txt'), '--json', '--no-cache'])));
+      const zero = JSON.parse(await capture(() => searchCommand(['--video', video, '--frames', '0:40:2', '--reports', file, '--json'])));
+      expect(zero).toEqual(local);
+      expect(server.requests.map((q) => q.url)).toContain('/echonet/echo_CLIP/resolve/main/template_vocab.txt');
+    } finally {
+      for (const [k, v] of [['ECHOCLIP_HUB_URL', saved.hub], ['ECHOCLIP_ASSETS_BASE_URL', saved.assets], ['ECHOCLIP_CACHE_DIR', saved.cache]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await server.close();
+    }
   });
 });

@@ -78,10 +78,25 @@ describe('echoclip tokenize', () => {
     expect((JSON.parse(stdout) as { ids: number[][] }).ids[0].slice(0, 10)).toEqual([49406, 11184, 29771, 740, 26788, 533, 276, 276, 12475, 49407]);
   });
 
+  test('without --vocab the shipped vocabulary; without --template-vocab the pinned download (offline: a typed error naming the flag)', async () => {
+    const input = writeInput('defaults.json', ['LV EJECTION FRACTION IS 55%. ']);
+    const shipped = await run(['--tokenizer', 'bpe', '--input', input, '--json']);
+    expect(shipped.stdout).toBe((await run(['--tokenizer', 'bpe', '--input', input, '--vocab', BPE_GZ, '--json'])).stdout);
+    const env = { cache: process.env.ECHOCLIP_CACHE_DIR, base: process.env.ECHOCLIP_ASSETS_BASE_URL };
+    process.env.ECHOCLIP_CACHE_DIR = mkdtempSync(path.join(tmpdir(), 'echoclip-tokenize-cache-'));
+    process.env.ECHOCLIP_ASSETS_BASE_URL = 'http://127.0.0.1:9/echo_CLIP'; // port 9 (discard): refused at once
+    try {
+      await expect(run(['--tokenizer', 'template', '--input', input])).rejects.toThrow(/--template-vocab/);
+    } finally {
+      for (const [k, v] of [['ECHOCLIP_CACHE_DIR', env.cache], ['ECHOCLIP_ASSETS_BASE_URL', env.base]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
   test('usage errors name the flag or file', async () => {
     const input = writeInput('ok.json', ['a']);
-    await expect(run(['--tokenizer', 'bpe', '--input', input, '--json'])).rejects.toThrow(/--vocab is required with --tokenizer bpe/);
-    await expect(run(['--tokenizer', 'template', '--input', input])).rejects.toThrow(/--template-vocab is required/);
     await expect(run(['--input', input, '--vocab', BPE_GZ])).rejects.toThrow(/--tokenizer is required/);
     await expect(run(['--tokenizer', 'wordpiece', '--input', input])).rejects.toThrow(/must be 'bpe' or 'template'/);
     await expect(run(['--tokenizer', 'bpe', '--vocab', BPE_GZ])).rejects.toThrow(/--input is required/);

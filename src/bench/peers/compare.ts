@@ -53,7 +53,8 @@ export interface PeerCase {
   tf?(tf: Tf): Runner | Promise<Runner>;
 }
 
-export type PeerImpl = Exclude<Impl, 'echoclip' | 'pytorch-cpu'>;
+// PyTorch runs in its own process (src/bench/peers/pytorch.ts), not through comparePeers.
+export type PeerImpl = Exclude<Impl, 'echoclip' | 'pytorch-cpu' | 'pytorch'>;
 export const PEERS: readonly PeerImpl[] = ['onnxruntime-node', 'onnxruntime-web', 'tfjs'];
 
 export interface CompareOptions {
