@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -45,6 +45,9 @@ const fixturesDir = resolve(root, opts.fixtures ?? '../shared/fixtures');
 const samplesDir = resolve(root, opts.samples ?? '../shared/samples');
 const SAMPLE_FILES = ['example_video.avi', 'prompts_used.json'];
 const cacheDir = join(root, '.cache', 'portable');
+// The xz -9 outputs (~75 s of CPU for node + dawn.node) are keyed by the input's sha256, so they are
+// kept per user, not per checkout: a fresh clone on the same machine reuses them.
+const xzCacheDir = process.env.ECHOCLIP_BUILD_CACHE ?? join(homedir(), '.cache', 'echoclip', 'portable-build');
 
 function sha256File(path) {
   const h = createHash('sha256');
@@ -67,17 +70,17 @@ function requireTool(tool, hint) {
 }
 
 /**
- * `xz -9` of a file, cached under .cache/portable/ by the source's sha256 (xz -9 of node takes
+ * `xz -9` of a file, cached under ~/.cache/echoclip/portable-build/ by the source's sha256 (xz -9 of node takes
  * about a minute). Written to a temp name first so an interrupted build never leaves a bad cache.
  */
 function xzCached(src, label) {
   const sha = sha256File(src);
-  const cached = join(cacheDir, `${label}-${sha.slice(0, 16)}.xz`);
+  const cached = join(xzCacheDir, `${label}-${sha.slice(0, 16)}.xz`);
   if (existsSync(cached)) {
-    log(`${label}: cached ${relative(root, cached)}`);
+    log(`${label}: cached ${cached}`);
     return { path: cached, sha256: sha };
   }
-  mkdirSync(cacheDir, { recursive: true });
+  mkdirSync(xzCacheDir, { recursive: true });
   log(`${label}: xz -9 of ${src} (${(statSync(src).size / 2 ** 20).toFixed(1)} MiB; about a minute per 100 MiB)`);
   const partial = `${cached}.partial-${process.pid}`;
   const fd = openSync(partial, 'w');

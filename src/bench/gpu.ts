@@ -207,7 +207,7 @@ function towerItems(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, refs: Refs): {
   return { f32: items.filter((i) => i.what.endsWith('f32 weights')), f16: items.filter((i) => i.what.endsWith('f16 weights')), release };
 }
 
-function pytorchItem(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, peer: PytorchPeer, refs: Refs, deadline: number): PlanItem {
+function pytorchItem(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, peer: PytorchPeer, refs: Refs, deadline: number, skipped: Skipped[]): PlanItem {
   const soft = gpu.adapter.fallback;
   const config = opts.config;
   const cuda = peer.info.cuda;
@@ -240,7 +240,10 @@ function pytorchItem(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, peer: Pytorch
           if (e.maxRel <= TOWER_RTOL) agreement.set(tower, { max_abs_diff: e.maxAbs, tolerance: TOWER_RTOL * e.scale });
           else mismatch.set(tower, `PyTorch f32 differs from echoclip: max |Δ| / max(1, max |ours|) = ${e.maxRel.toExponential(2)} > ${TOWER_RTOL}`);
         }
-        for (const k of r.skipped) opts.log(`pytorch skipped ${k.what}: ${k.why}`);
+        for (const k of r.skipped) {
+          opts.log(`pytorch skipped ${k.what}: ${k.why}`);
+          skipped.push({ what: `pytorch: ${k.what.replace(/^pytorch /, '')}`, why: k.why });
+        }
         return r.cases.map((c) => torchCase(c, config, r.device, mismatch.get(c.tower), agreement.get(c.tower)));
       } finally {
         await files.release();
@@ -342,6 +345,7 @@ export async function runGpuSuite(gpu: Gpu, opts: GpuSuiteOptions): Promise<Omit
   const probe = await probePytorch();
   opts.log(probe.peer ? `pytorch: ${probe.peer.info.executable}, torch ${probe.peer.info.torch}, ${probe.peer.info.cuda ? probe.peer.info.device_name : 'CPU'}` : `pytorch: ${probe.reason}`);
   const refs: Refs = new Map();
+  const live = opts.live ?? { cases: [] as ReportCase[], skipped: [] as Skipped[] };
   let breakdown: GpuReport['breakdown'] = null;
   const towers = towerItems(gpu, sizes, opts, refs);
   // f32 towers, then PyTorch (checked against their result), then f16 weights. A software adapter
@@ -351,7 +355,7 @@ export async function runGpuSuite(gpu: Gpu, opts: GpuSuiteOptions): Promise<Omit
   const soft = gpu.adapter.fallback;
   const items: PlanItem[] = [
     ...towers.f32,
-    ...(probe.peer ? [{ ...towers.release, what: 'release the f32 tower model' }, pytorchItem(gpu, sizes, opts, probe.peer, refs, deadline)] : []),
+    ...(probe.peer ? [{ ...towers.release, what: 'release the f32 tower model' }, pytorchItem(gpu, sizes, opts, probe.peer, refs, deadline, live.skipped)] : []),
     ...(soft ? matmul : []),
     ...towers.f16,
     towers.release,
@@ -361,7 +365,7 @@ export async function runGpuSuite(gpu: Gpu, opts: GpuSuiteOptions): Promise<Omit
     breakdownItem(gpu, sizes, opts, (b) => (breakdown = b)),
     ...trainItems(gpu, sizes, opts),
   ];
-  const r = await runPlan(items, deadline, opts.log, undefined, opts.live);
+  const r = await runPlan(items, deadline, opts.log, undefined, live);
   const skipped: Skipped[] = [...r.skipped];
   if (!probe.peer) skipped.push({ what: 'pytorch: the towers in PyTorch on this machine', why: probe.reason });
   if (gpu.adapter.fallback) skipped.push({ what: 'GPU-sized cases (matmul to 8192³, towers to 256 frames / 1024 prompts, train batch 32/128)', why: `software adapter: shrunk to matmul ${sizes.matmul.join('/')}³, towers ${sizes.imageBatches.join('/')} frames / ${sizes.textBatches.join('/')} prompts, train batch ${sizes.trainBatches.join('/')}` });

@@ -79,15 +79,20 @@ export function swap01(x: Arr, A: number, B: number, D: number): Float32Array {
   return out;
 }
 
+/** Mean and 1/std (biased variance, two passes in float64) of row r of C values. */
+function rowStats(x: Arr, r: number, C: number, eps: number): { m: number; rstd: number } {
+  let m = 0;
+  for (let c = 0; c < C; c++) m += x[r * C + c];
+  m /= C;
+  let v = 0;
+  for (let c = 0; c < C; c++) v += (x[r * C + c] - m) ** 2;
+  return { m, rstd: 1 / Math.sqrt(v / C + eps) };
+}
+
 export function layerNormRef(x: Arr, w: Arr, b: Arr, C: number, eps: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let r = 0; r < x.length / C; r++) {
-    let m = 0;
-    for (let c = 0; c < C; c++) m += x[r * C + c];
-    m /= C;
-    let v = 0;
-    for (let c = 0; c < C; c++) v += (x[r * C + c] - m) ** 2;
-    const rstd = 1 / Math.sqrt(v / C + eps);
+    const { m, rstd } = rowStats(x, r, C, eps);
     for (let c = 0; c < C; c++) out[r * C + c] = (x[r * C + c] - m) * rstd * w[c] + b[c];
   }
   return out;
@@ -100,12 +105,7 @@ export function layerNormBackwardRef(x: Arr, w: Arr, dy: Arr, C: number, eps: nu
   const db = new Float64Array(C);
   const xh = new Float64Array(C);
   for (let r = 0; r < x.length / C; r++) {
-    let m = 0;
-    for (let c = 0; c < C; c++) m += x[r * C + c];
-    m /= C;
-    let v = 0;
-    for (let c = 0; c < C; c++) v += (x[r * C + c] - m) ** 2;
-    const rstd = 1 / Math.sqrt(v / C + eps);
+    const { m, rstd } = rowStats(x, r, C, eps);
     let sg = 0, sgx = 0;
     for (let c = 0; c < C; c++) {
       xh[c] = (x[r * C + c] - m) * rstd;

@@ -5,7 +5,7 @@ import { Rng } from '../autograd/rng.js';
 import type { Gpu, KernelProfile } from '../gpu/device.js';
 import { fromF16Array, toF16Array } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import type { CheckGroup, CheckResult, SkippedCheck } from './types.js';
+import type { CheckResult, SkippedCheck } from './types.js';
 
 export type FloatDType = 'f32' | 'f16';
 
@@ -132,15 +132,8 @@ export function maxErrors(got: ArrayLike<number>, want: ArrayLike<number>): { ma
   return { maxAbs, maxRel: maxAbs / Math.max(1, scale), worst };
 }
 
-export interface CheckMeta {
-  group: CheckGroup;
-  name: string;
-  variant: string;
-  dtype: string;
-  shape: string;
-  profile?: string;
-  seed?: number;
-}
+/** What names a check (the identifying fields of its CheckResult). */
+export type CheckMeta = Pick<CheckResult, 'group' | 'name' | 'variant' | 'dtype' | 'shape' | 'profile' | 'seed'>;
 
 /** One compared output of a check: `tol` applies to maxRelErr ('rel') or maxAbsErr ('abs'). */
 export interface Compared {

@@ -4,20 +4,7 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { clipLoss, clipLossFromFeatures, contrastiveLogits } from '../../src/kernels/contrastive.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
 import { randomArray, testGpu } from '../helpers/gpu.js';
-
-function clipLossRef(L: ArrayLike<number>, N: number): number {
-  let t = 0;
-  for (let r = 0; r < N; r++) {
-    for (const [stride, step] of [[N, 1], [1, N]]) {
-      let m = -Infinity;
-      for (let j = 0; j < N; j++) m = Math.max(m, L[r * stride + j * step]);
-      let s = 0;
-      for (let j = 0; j < N; j++) s += Math.exp(L[r * stride + j * step] - m);
-      t += m + Math.log(s) - L[r * N + r];
-    }
-  }
-  return t / (2 * N);
-}
+import { clipLossRef } from '../../src/selfcheck/cpu-ref.js';
 
 describe('contrastive logits', () => {
   it('matches exp(scale)·img·txtᵀ and its transpose (scale as tensor or number; vec4 and scalar)', async () => {

@@ -48,7 +48,7 @@ describe('portable bundle (npm run bundle:portable + run.sh)', () => {
     const files = filesUnder(bundle);
     const total = files.reduce((a, f) => a + statSync(join(bundle, f)).size, 0);
     expect(total).toBeLessThanOrEqual(MAX_BYTES);
-    expect(files).toEqual(expect.arrayContaining(['run.sh', 'find-icd.sh', 'lib.sh', 'summarize.mjs', 'README.txt', 'manifest.json', 'node.xz', 'fixtures.tar.xz', 'app/package.json', 'app/bin/echoclip.js', 'app/dist/cli/main.js', 'app/node_modules/webgpu/index.js', 'app/node_modules/webgpu/package.json', 'app/node_modules/webgpu/dist/linux-x64/dawn.node.xz']));
+    expect(files).toEqual(expect.arrayContaining(['run.sh', 'find-icd.sh', 'lib.sh', 'summarize.mjs', 'README.txt', 'manifest.json', 'node.xz', 'fixtures.tar.xz', 'app/package.json', 'app/bin/echoclip.js', 'app/dist/cli/main.js', 'app/node_modules/webgpu/index.js', 'app/node_modules/webgpu/package.json', 'app/node_modules/webgpu/dist/linux-x64/dawn.node.xz', 'app/assets/bpe_simple_vocab_16e6.txt.gz', 'samples/example_video.avi', 'samples/prompts_used.json']));
     expect(files.some((f) => /^libvulkan1_.*_amd64\.deb$/.test(f))).toBe(true);
     expect(files.filter((f) => f.includes('dawn.node'))).toEqual(['app/node_modules/webgpu/dist/linux-x64/dawn.node.xz']);
     expect(files.filter((f) => f.endsWith('.map') || f.startsWith('app/dist/web/') || f.startsWith('app/dist/browser/'))).toEqual([]);
@@ -92,7 +92,8 @@ describe('portable bundle (npm run bundle:portable + run.sh)', () => {
     expect(selfcheck.checks.length).toBeGreaterThan(0);
     expect(selfcheck.adapter.description).toMatch(/llvmpipe/);
     const bench = JSON.parse(readFileSync(join(machine, out, 'bench-gpu.json'), 'utf8'));
-    expect(bench.cases.length + bench.skipped.length).toBeGreaterThan(0);
+    // A short benchmark that really ran: at least one of our cases timed without error.
+    expect(bench.cases.filter((c: { impl: string; error?: string; median_ms: number }) => c.impl === 'echoclip' && !c.error && c.median_ms > 0).length, steps).toBeGreaterThan(0);
     expect(selfcheck.pass, steps).toBe(true);
     expect(run.code, steps).toBe(0);
     expect(log).toContain('RESULT: probe and selfcheck passed');

@@ -9,12 +9,14 @@ import { testGpu } from '../helpers/gpu.js';
 const hasTorch = (await probePytorch()).peer !== null;
 
 describe('pytorchChecks', () => {
-  it.runIf(hasTorch)('full-size towers match PyTorch (f32 weights, and f16 where the adapter has it)', async () => {
+  // f32 weights only here (the f16-weight comparison doubles a 1.5-minute test; the portable
+  // bundle's selfcheck runs both on every GPU).
+  it.runIf(hasTorch)('full-size towers match PyTorch (f32 weights)', async () => {
     const gpu = await testGpu();
     const lines: string[] = [];
-    const r = await pytorchChecks(gpu, { deadline: performance.now() + 900_000, log: (l) => lines.push(l), frames: 1, prompts: 2 });
+    const r = await pytorchChecks(gpu, { deadline: performance.now() + 900_000, log: (l) => lines.push(l), frames: 1, prompts: 2, dtypes: ['f32'] });
     expect(r.skipped).toEqual([]);
-    const dtypes = gpu.f16 ? ['f32', 'f16'] : ['f32'];
+    const dtypes = ['f32'];
     expect(r.checks.map((c) => `${c.name} ${c.dtype}`)).toEqual(dtypes.flatMap((d) => [`echoclip.image_features ${d}`, `echoclip.text_features ${d}`]));
     for (const c of r.checks) {
       expect(c.error, c.name).toBeUndefined();
