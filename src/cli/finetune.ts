@@ -3,6 +3,7 @@
 // bit-for-bit.
 import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256Hex } from '../api/assets.js';
 import { Trainer, parsePairsCsv, type TrainerConfig, type TrainingData } from '../autograd/trainer.js';
 import { UsageError } from '../errors.js';
 import type { HostTensor } from '../io/dtype.js';
@@ -86,11 +87,6 @@ function parseBetas(v: string | undefined): [number, number] {
   return [parts[0], parts[1]];
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** Frames of the pairs' videos, decoded on demand (a few recent videos stay in memory). */
 function videoData(videos: readonly string[], tokens: Int32Array, imageSize: number): TrainingData {
   const cache = new Map<string, Uint8Array>();
@@ -169,7 +165,7 @@ export async function finetuneCommand(argv: string[]): Promise<number> {
   const L = rows[0]?.length ?? 77;
   const tokens = new Int32Array(rows.length * L);
   rows.forEach((r, i) => tokens.set(r, i * L));
-  const dataKey = await sha256Hex(`${tokenizer.kind}\n${csv}`);
+  const dataKey = await sha256Hex(new TextEncoder().encode(`${tokenizer.kind}\n${csv}`));
 
   await mkdir(outDir, { recursive: true });
   const checkpoint = resume ? await recoverCheckpoint(outDir) : null;

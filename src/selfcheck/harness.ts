@@ -119,9 +119,12 @@ export function profileVariants<V>(gpu: Gpu, pick: (g: Gpu) => V): { v: V; profi
   return out;
 }
 
-/** max |got − want| (Infinity on a length mismatch or any non-finite got where want is finite) and the scale. */
-export function maxErrors(got: ArrayLike<number>, want: ArrayLike<number>): { maxAbs: number; maxRel: number; worst: number } {
-  if (got.length !== want.length) return { maxAbs: Infinity, maxRel: Infinity, worst: -1 };
+/**
+ * max |got − want| (Infinity on a length mismatch or any non-finite got where want is finite), and
+ * relative to scale = max(1, max |want|).
+ */
+export function maxErrors(got: ArrayLike<number>, want: ArrayLike<number>): { maxAbs: number; maxRel: number; scale: number; worst: number } {
+  if (got.length !== want.length) return { maxAbs: Infinity, maxRel: Infinity, scale: 1, worst: -1 };
   let maxAbs = 0, scale = 0, worst = -1;
   for (let i = 0; i < want.length; i++) {
     const g = got[i], w = want[i];
@@ -129,7 +132,7 @@ export function maxErrors(got: ArrayLike<number>, want: ArrayLike<number>): { ma
     const d = Number.isFinite(g) ? Math.abs(g - w) : Number.isFinite(w) ? Infinity : g === w ? 0 : Infinity;
     if (d > maxAbs || worst < 0) { if (d > maxAbs) maxAbs = d; worst = i; }
   }
-  return { maxAbs, maxRel: maxAbs / Math.max(1, scale), worst };
+  return { maxAbs, maxRel: maxAbs / Math.max(1, scale), scale: Math.max(1, scale), worst };
 }
 
 /** What names a check (the identifying fields of its CheckResult). */

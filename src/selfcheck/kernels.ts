@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
 import { attentionCore, defaultAttentionVariant } from '../kernels/attention.js';
 import { clipLoss, clipLossFromFeatures, contrastiveLogits } from '../kernels/contrastive.js';
-import { patchConv2d } from '../kernels/conv2d.js';
+import { patchConv2d, permuteHost } from '../kernels/conv2d.js';
 import { patchConv2dBackward } from '../kernels/conv2d-backward.js';
 import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, type DepthwiseTile } from '../kernels/depthwise.js';
 import { depthwiseConv2dBackward } from '../kernels/depthwise-backward.js';
@@ -275,7 +275,7 @@ function addLayerNorm2d(ctx: Ctx, [N, C, H, W]: number[]): void {
     variants: single(ctx.gpu, 'channels-first'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, N * C * H * W, 2, -0.3), dt), w: randomArray(rng, C, 0.2, 1), b: randomArray(rng, C, 0.1) }),
     // The NCHW reference is the last-axis one on the NHWC copy, permuted back.
-    want: (d) => nhwcToNchw(ref.layerNormRef(ref.nchwToNhwc(d.x, N, C, H, W), d.w, d.b, C, 1e-6), N, C, H, W),
+    want: (d) => permuteHost(ref.layerNormRef(ref.nchwToNhwc(d.x, N, C, H, W), d.w, d.b, C, 1e-6), [N, H, W, C], [0, 3, 1, 2]).data,
     run: async (gpu, d, want, _v: null, dt) => {
       const x = up(gpu, d.x, [N, C, H, W], dt), w = up(gpu, d.w, [C]), b = up(gpu, d.b, [C]);
       const out = poisoned(gpu, [N, C, H, W], dt);
@@ -285,12 +285,6 @@ function addLayerNorm2d(ctx: Ctx, [N, C, H, W]: number[]): void {
       return [{ got, want, tol: TOL[dt] }];
     },
   });
-}
-
-function nhwcToNchw(x: Float32Array, N: number, C: number, H: number, W: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let n = 0; n < N; n++) for (let s = 0; s < H * W; s++) for (let c = 0; c < C; c++) out[(n * C + c) * H * W + s] = x[(n * H * W + s) * C + c];
-  return out;
 }
 
 function addSoftmax(ctx: Ctx, shape: number[], opts: { causal?: boolean; scale?: number }): void {

@@ -13,6 +13,7 @@ import { convertFloat } from '../../io/dtype.js';
 import { parseSafetensors, serializeSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import type { TensorSource } from '../../io/source.js';
 import { toOpenClipConfigJson, type ClipConfig } from '../../models/config.js';
+import { maxErrors } from '../../selfcheck/harness.js';
 
 /** The Python side failed: not found, crashed, timed out, or answered something unreadable. */
 export class PytorchPeerError extends EchoClipError {
@@ -246,12 +247,5 @@ export class PytorchPeer {
 
 /** max |got − want|, the scale max(1, max |want|), and their ratio (Infinity on NaN or a length mismatch). */
 export function featureError(got: Float32Array | undefined, want: Float32Array | undefined): { maxAbs: number; maxRel: number; scale: number } {
-  if (!got || !want || got.length !== want.length) return { maxAbs: Infinity, maxRel: Infinity, scale: 1 };
-  let maxAbs = 0, scale = 1;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Infinity : d;
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return { maxAbs, maxRel: maxAbs / scale, scale };
+  return got && want ? maxErrors(got, want) : { maxAbs: Infinity, maxRel: Infinity, scale: 1 };
 }
