@@ -124,30 +124,20 @@ function vulkanLoaderDeb() {
   }
 }
 
-/** The selfcheck fixture pack as fixtures.tar.xz: from scripts/selfcheck-pack.mjs, or empty until it exists. */
+/** The selfcheck fixture pack as fixtures.tar.xz, written (and compressed, once) by scripts/selfcheck-pack.mjs. */
 function fixturePack(dest) {
   const packer = join(root, 'scripts', 'selfcheck-pack.mjs');
+  if (!existsSync(fixturesDir)) fail(`--fixtures ${fixturesDir}`, 'no such directory', 'pass the shared fixtures directory (default ../shared/fixtures)');
   const tmp = mkdtempSync(join(tmpdir(), 'echoclip-pack-'));
   try {
-    const pack = join(tmp, 'pack');
-    mkdirSync(pack);
-    let source;
-    if (existsSync(packer)) {
-      if (!existsSync(fixturesDir)) fail(`--fixtures ${fixturesDir}`, 'no such directory', 'pass the shared fixtures directory (default ../shared/fixtures)');
-      log(`fixtures: scripts/selfcheck-pack.mjs --fixtures ${fixturesDir}`);
-      try {
-        execFileSync(process.execPath, [packer, '--fixtures', fixturesDir, '--out', pack], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-      } catch (e) {
-        fail('scripts/selfcheck-pack.mjs', `failed (${String(e.message ?? e).split('\n')[0]})`);
-      }
-      source = 'scripts/selfcheck-pack.mjs';
-    } else {
-      log('fixtures: scripts/selfcheck-pack.mjs does not exist yet: the bundle gets an EMPTY fixture pack');
-      source = 'empty (scripts/selfcheck-pack.mjs missing)';
+    log(`fixtures: scripts/selfcheck-pack.mjs --fixtures ${fixturesDir}`);
+    let info;
+    try {
+      info = JSON.parse(execFileSync(process.execPath, [packer, '--fixtures', fixturesDir, '--out', join(tmp, 'pack'), '--archive', dest], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' }));
+    } catch (e) {
+      fail('scripts/selfcheck-pack.mjs', `failed (${String(e.message ?? e).split('\n')[0]})`);
     }
-    const files = listFiles(pack).length;
-    execFileSync('tar', ['-cJf', dest, '--owner=0', '--group=0', '-C', pack, '.']);
-    return { source, files };
+    return { source: 'scripts/selfcheck-pack.mjs', files: info.files };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

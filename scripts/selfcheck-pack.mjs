@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// node scripts/selfcheck-pack.mjs --fixtures DIR --out DIR
+// node scripts/selfcheck-pack.mjs --fixtures DIR --out DIR [--archive PACK.tar.xz]
 //
 // Writes the small fixture pack `echoclip selfcheck --fixtures` reads on the GPU machine: the same
 // file names and format as ../shared/fixtures, holding only what src/selfcheck/fixture-spec.json
 // lists (inputs, final outputs, the losses and a gradient per op family), plus the two tiny
 // models' weights and the tolerances of the kept tensors. Needs dist/ (node scripts/build.mjs).
+// --archive also keeps the tar.xz it measures (the portable bundle ships that file as it is).
 //
 // Weight reduction: every row of token_embedding.weight whose id occurs in NO kept input
 // (input.text_tokens of the forward and fine-tune files using that model) is set to zero, so the
@@ -14,7 +15,8 @@
 // (AdamW's decay of the other rows is never read back); the token-embedding gradient check
 // compares gradient values, which for unused rows are zero whatever the weights are.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { io } from '../dist/index.js';
 import spec from '../src/selfcheck/fixture-spec.json' with { type: 'json' };
@@ -22,7 +24,7 @@ import spec from '../src/selfcheck/fixture-spec.json' with { type: 'json' };
 function parse(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i++) {
-    const m = /^--(fixtures|out)(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--(fixtures|out|archive)(?:=(.*))?$/.exec(argv[i]);
     if (!m) fail(`unknown argument '${argv[i]}'`);
     out[m[1]] = m[2] ?? argv[++i];
   }
@@ -31,7 +33,7 @@ function parse(argv) {
 }
 
 function fail(msg) {
-  process.stderr.write(`error: selfcheck-pack: ${msg}\nusage: node scripts/selfcheck-pack.mjs --fixtures DIR --out DIR\n`);
+  process.stderr.write(`error: selfcheck-pack: ${msg}\nusage: node scripts/selfcheck-pack.mjs --fixtures DIR --out DIR [--archive PACK.tar.xz]\n`);
   process.exit(2);
 }
 
@@ -106,11 +108,17 @@ const files = [];
 const walk = (d) => readdirSync(d).forEach((n) => (statSync(path.join(d, n)).isDirectory() ? walk(path.join(d, n)) : files.push(path.join(d, n))));
 walk(OUT);
 const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
+// The tar.xz the bundle ships (xz -9, root-owned entries): kept with --archive, else only measured.
+const archive = args.archive ? path.resolve(args.archive) : path.join(mkdtempSync(path.join(tmpdir(), 'echoclip-pack-xz-')), 'pack.tar.xz');
 let xz = null;
 try {
-  xz = execFileSync('sh', ['-c', 'tar -cf - -C "$1" . | xz -9 -T1 | wc -c', 'sh', OUT], { encoding: 'utf8' }).trim();
-} catch {
+  execFileSync('tar', ['-cJf', archive, '--owner=0', '--group=0', '-C', OUT, '.'], { env: { ...process.env, XZ_OPT: '-9' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  xz = statSync(archive).size;
+} catch (e) {
+  if (args.archive) fail(`writing ${archive} failed (${String(e.message ?? e).split('\n')[0]})`);
   // no tar/xz here: only the raw size is reported
+} finally {
+  if (!args.archive) rmSync(path.dirname(archive), { recursive: true, force: true });
 }
 process.stderr.write(`selfcheck-pack: ${files.length} files, ${(bytes / 2 ** 20).toFixed(2)} MiB raw${xz ? `, ${(Number(xz) / 2 ** 20).toFixed(2)} MiB as tar.xz (xz -9)` : ''}; ${zeroedRows} unused token-embedding rows zeroed -> ${OUT}\n`);
-process.stdout.write(JSON.stringify({ out: OUT, files: files.length, bytes, xzBytes: xz ? Number(xz) : null, zeroedRows }) + '\n');
+process.stdout.write(JSON.stringify({ out: OUT, files: files.length, bytes, xzBytes: xz, zeroedRows }) + '\n');
