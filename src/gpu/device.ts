@@ -18,6 +18,8 @@ export interface AdapterDescription {
   runtime: Runtime;
   subgroupMinSize: number | null;
   subgroupMaxSize: number | null;
+  /** Subgroup-matrix shapes the adapter reports (empty where the feature is absent or hidden). */
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
 }
 
 export interface RequestDeviceOptions {
@@ -31,6 +33,27 @@ export interface RequestDeviceOptions {
   disableF16?: boolean;
   /** Skip the known-answer kernel (not recommended; it catches broken backends). */
   skipKnownAnswer?: boolean;
+  /**
+   * Enable kernels no CI adapter can verify (subgroup matrices: Dawn's
+   * chromium-experimental-subgroup-matrix). Default: $ECHOCLIP_EXPERIMENTAL_KERNELS === '1'. In Node
+   * this also starts Dawn with its allow_unsafe_apis toggle (a process keeps its first choice); in
+   * Chrome the feature needs --enable-features=WebGPUExperimentalFeatures or an origin trial.
+   */
+  experimentalKernels?: boolean;
+}
+
+/** One subgroup-matrix shape the adapter supports (GPUAdapterInfo.subgroupMatrixConfigs). */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** A per-adapter tuning table consulted by `chooseVariant` (kernels/tuning.ts fills it). */
+export interface TuningLookup {
+  pick(family: string, shapeClass: string): string | undefined;
 }
 
 /** Kernel family to prefer: software adapters favour register blocking without workgroup memory. */
@@ -59,8 +82,9 @@ function envVar(name: string): string | undefined {
 
 let nodeGpu: GPU | null = null;
 let nodeIcd: string | undefined;
+let nodeUnsafe = false;
 
-async function getGpu(runtime: Runtime, adapterHint: string | undefined): Promise<GPU> {
+async function getGpu(runtime: Runtime, adapterHint: string | undefined, unsafe: boolean): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (runtime !== 'node-dawn') {
     if (!nav?.gpu) {
@@ -89,7 +113,9 @@ async function getGpu(runtime: Runtime, adapterHint: string | undefined): Promis
     });
   }
   Object.assign(globalThis, mod.globals);
-  nodeGpu = mod.create([]);
+  // Dawn exposes experimental features (subgroup matrices) only with allow_unsafe_apis.
+  nodeUnsafe = unsafe;
+  nodeGpu = mod.create(unsafe ? ['enable-dawn-features=allow_unsafe_apis'] : []);
   return nodeGpu;
 }
 
@@ -117,8 +143,14 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly f16: boolean;
   readonly subgroups: boolean;
+  /** Subgroup-matrix configurations when the device has the feature enabled, else null. */
+  readonly subgroupMatrix: SubgroupMatrixConfig[] | null;
+  /** Experimental kernels (subgroup matrices) may be chosen. */
+  readonly experimentalKernels: boolean;
   readonly timestampQuery: boolean;
   readonly kernelProfile: KernelProfile;
+  /** Per-adapter tuning table (null: table defaults). */
+  tuning: TuningLookup | null = null;
   private readonly errorChecks: Promise<void>[] = [];
   private readonly errors: EchoClipError[] = [];
   private lostInfo: GPUDeviceLostInfo | null = null;
@@ -127,11 +159,14 @@ export class Gpu {
   constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
+    experimentalKernels = false,
   ) {
     this.limits = device.limits;
     const f = device.features;
     this.f16 = f.has('shader-f16');
     this.subgroups = f.has('subgroups');
+    this.subgroupMatrix = f.has(SUBGROUP_MATRIX as GPUFeatureName) && adapter.subgroupMatrixConfigs.length > 0 ? adapter.subgroupMatrixConfigs : null;
+    this.experimentalKernels = experimentalKernels;
     this.timestampQuery = f.has('timestamp-query');
     const override = envVar('ECHOCLIP_KERNEL_PROFILE');
     this.kernelProfile = override === 'software' || override === 'gpu' ? override : adapter.fallback ? 'software' : 'gpu';
@@ -226,8 +261,10 @@ export class Gpu {
   }
 }
 
+const SUBGROUP_MATRIX = 'chromium-experimental-subgroup-matrix';
+
 function describe(adapter: GPUAdapter, runtime: Runtime): AdapterDescription {
-  const info = (adapter.info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
+  const info = (adapter.info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: SubgroupMatrixConfig[] };
   const legacyFallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
   return {
     description: info.description || info.device || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'WebGPU adapter (details hidden by the runtime)',
@@ -239,6 +276,7 @@ function describe(adapter: GPUAdapter, runtime: Runtime): AdapterDescription {
     runtime,
     subgroupMinSize: info.subgroupMinSize ?? null,
     subgroupMaxSize: info.subgroupMaxSize ?? null,
+    subgroupMatrixConfigs: [...(info.subgroupMatrixConfigs ?? [])].map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K })),
   };
 }
 
@@ -304,7 +342,8 @@ async function runKnownAnswer(gpu: Gpu): Promise<void> {
  */
 export async function requestDevice(options: RequestDeviceOptions = {}): Promise<Gpu> {
   const runtime = detectRuntime();
-  const gpuApi = await getGpu(runtime, options.adapter);
+  const experimental = options.experimentalKernels ?? envVar('ECHOCLIP_EXPERIMENTAL_KERNELS') === '1';
+  const gpuApi = await getGpu(runtime, options.adapter, experimental);
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpuApi.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
@@ -320,6 +359,7 @@ export async function requestDevice(options: RequestDeviceOptions = {}): Promise
     if (name === 'shader-f16' && options.disableF16) continue;
     if (adapter.features.has(name)) wanted.push(name as GPUFeatureName);
   }
+  if (experimental && adapter.features.has(SUBGROUP_MATRIX)) wanted.push(SUBGROUP_MATRIX as GPUFeatureName);
   const requiredLimits: Record<string, number> = {};
   for (const name of REQUESTED_LIMITS) {
     const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
@@ -332,7 +372,7 @@ export async function requestDevice(options: RequestDeviceOptions = {}): Promise
   } catch (e) {
     throw new DeviceUnavailableError(`adapter '${description.description}'`, `requestDevice failed: ${String(e)}`, { hint: SETUP_HINT, cause: e });
   }
-  const gpu = new Gpu(device, description);
+  const gpu = new Gpu(device, description, experimental && (runtime !== 'node-dawn' || nodeUnsafe));
   if (!options.skipKnownAnswer) {
     try {
       await runKnownAnswer(gpu);

@@ -11,7 +11,7 @@ const c = (name: string, impl: ReportCase['impl'], ms: number, extra: Partial<Re
 });
 
 const REPORT: PeerReport = {
-  adapter: { description: 'llvmpipe <test>', vendor: 'mesa', architecture: '', device: '', fallback: true, features: [], runtime: 'node-dawn', subgroupMinSize: null, subgroupMaxSize: null },
+  adapter: { description: 'llvmpipe <test>', vendor: 'mesa', architecture: '', device: '', fallback: true, features: [], runtime: 'node-dawn', subgroupMinSize: null, subgroupMaxSize: null, subgroupMatrixConfigs: [] },
   started: '2026-11-28T08:00:00.000Z',
   cases: [
     c('matmul', 'echoclip', 10),

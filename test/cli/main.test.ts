@@ -48,7 +48,7 @@ describe('bench harness', () => {
   it('formats the table and the Markdown with every case', () => {
     const c = { suite: 'kernels', name: 'matmul', shape: '8x8x8', dtype: 'f32', impl: 'echoclip' as const, variant: 'regblock', median_ms: 1.5, min_ms: 1, max_ms: 2, repeats: 3, gflops: 0.68, gbps: null, peak_gpu_bytes: null };
     expect(formatTable([c])).toMatch(/matmul\s+8x8x8\s+f32\s+echoclip\s+regblock\s+1\.50/);
-    const md = formatMarkdown({ adapter: { description: 'A', vendor: '', architecture: '', device: '', fallback: true, features: ['shader-f16'], runtime: 'node-dawn', subgroupMinSize: 8, subgroupMaxSize: 8 }, started: 'now', cases: [c] });
+    const md = formatMarkdown({ adapter: { description: 'A', vendor: '', architecture: '', device: '', fallback: true, features: ['shader-f16'], runtime: 'node-dawn', subgroupMinSize: 8, subgroupMaxSize: 8, subgroupMatrixConfigs: [] }, started: 'now', cases: [c] });
     expect(md).toContain('| kernels | matmul | 8x8x8 | f32 | echoclip | regblock | 1.50 | 1.00 | 0.68 |  |');
   });
 });

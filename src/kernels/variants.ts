@@ -1,0 +1,80 @@
+// The kernel-variant table: every variant of every op family, what it needs from the adapter and
+// on which kernel profile it is the default. selfcheck walks this table (every variant the adapter
+// can run is checked), `echoclip bench` times every variant of a family side by side, `probe` prints
+// which variant each family uses, and the per-adapter tuning cache (tuning.ts) may override the
+// default among the available ones.
+//
+// Rules:
+// - A variant whose needs the adapter lacks is never chosen (not even by a tuning cache entry).
+// - `experimental` variants (subgroup matrices: no CI adapter runs them) are off unless the device was
+//   requested with `experimentalKernels` (or ECHOCLIP_EXPERIMENTAL_KERNELS=1), until the portable
+//   bundle's selfcheck has passed on a real GPU of that vendor (see the table in src/kernels/README.md).
+import type { Gpu, KernelProfile } from '../gpu/device.js';
+
+export type KernelFamily = 'matmul' | 'layernorm' | 'softmax' | 'attention' | 'depthwise' | 'pooling' | 'l2norm';
+
+/** Adapter capabilities a variant may need ('subgroup-matrix': Dawn's chromium-experimental-subgroup-matrix). */
+export type VariantNeed = 'shader-f16' | 'subgroups' | 'subgroup-matrix';
+
+export interface KernelVariant {
+  family: KernelFamily;
+  /** The value the family's `variant` option takes. */
+  name: string;
+  needs: readonly VariantNeed[];
+  /** Profiles on which this variant is the family's default where its needs are met (first match wins). */
+  defaultOn: readonly KernelProfile[];
+  /** Off unless the device enables experimental kernels. */
+  experimental?: boolean;
+  summary: string;
+}
+
+/**
+ * Every variant, grouped by family; within a family the first available variant whose `defaultOn`
+ * has the device's profile is the default. Families without an entry here have a single kernel.
+ */
+export const KERNEL_VARIANTS: readonly KernelVariant[] = [
+  { family: 'matmul', name: 'regblock', needs: [], defaultOn: ['software'], summary: '8×4 outputs per invocation in registers, no workgroup memory' },
+  { family: 'matmul', name: 'tiled', needs: [], defaultOn: ['gpu'], summary: '64×64 tile per 16×16 workgroup, 4×4 per invocation, K-slices of 16 in workgroup memory' },
+  { family: 'layernorm', name: 'row', needs: [], defaultOn: ['software'], summary: 'one invocation per row' },
+  { family: 'layernorm', name: 'workgroup', needs: [], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, workgroup-memory tree' },
+  { family: 'softmax', name: 'row', needs: [], defaultOn: ['software'], summary: 'one invocation per row' },
+  { family: 'softmax', name: 'workgroup', needs: [], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, workgroup-memory tree' },
+  { family: 'attention', name: 'rowblock', needs: [], defaultOn: ['software'], summary: 'queries per invocation, online softmax in registers' },
+  { family: 'attention', name: 'tiled', needs: [], defaultOn: ['gpu'], summary: 'key tiles staged in workgroup memory' },
+];
+
+/** The device's capabilities as variant needs. */
+export function deviceHas(gpu: Gpu, need: VariantNeed): boolean {
+  if (need === 'shader-f16') return gpu.f16;
+  if (need === 'subgroups') return gpu.subgroups;
+  return gpu.subgroupMatrix !== null;
+}
+
+/** Whether this device may run the variant (needs met; experimental ones only when enabled). */
+export function variantAvailable(gpu: Gpu, v: KernelVariant): boolean {
+  if (v.experimental && !gpu.experimentalKernels) return false;
+  return v.needs.every((n) => deviceHas(gpu, n));
+}
+
+/** All variants of a family, in table order. */
+export function familyVariants(family: KernelFamily): KernelVariant[] {
+  return KERNEL_VARIANTS.filter((v) => v.family === family);
+}
+
+/** The variants of a family this device can run, in table order. */
+export function availableVariants(gpu: Gpu, family: KernelFamily): KernelVariant[] {
+  return familyVariants(family).filter((v) => variantAvailable(gpu, v));
+}
+
+/**
+ * The variant a family uses on this device: a tuning-cache entry for (family, shape class) when
+ * it names an available variant, else the table default for the device's profile.
+ */
+export function chooseVariant<V extends string>(gpu: Gpu, family: KernelFamily, shapeClass = ''): V {
+  const avail = availableVariants(gpu, family);
+  const tuned = gpu.tuning?.pick(family, shapeClass);
+  if (tuned && avail.some((v) => v.name === tuned)) return tuned as V;
+  const d = avail.find((v) => v.defaultOn.includes(gpu.kernelProfile)) ?? avail[0];
+  if (!d) throw new Error(`no ${family} variant is available on this device`);
+  return d.name as V;
+}
