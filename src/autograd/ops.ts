@@ -18,7 +18,7 @@ import { tokenEmbedding as embeddingKernel } from '../kernels/embedding.js';
 import { layerNormBackward } from '../kernels/layernorm-backward.js';
 import { layerNorm as layerNormKernel } from '../kernels/layernorm.js';
 import { columnSum, linearBackward, matmulBackward } from '../kernels/matmul-backward.js';
-import { linear as linearKernel, matmul as matmulKernel } from '../kernels/matmul.js';
+import { linear as linearKernel, matmul as matmulKernel } from '../kernels/gemm/index.js';
 import { argmaxPoolBackward, globalAvgPoolBackward, l2NormalizeBackward } from '../kernels/pooling-backward.js';
 import { argmaxPool as argmaxPoolKernel, globalAvgPool as avgPoolKernel, l2Normalize as l2Kernel } from '../kernels/pooling.js';
 import type { FloatDType } from '../kernels/wgsl.js';

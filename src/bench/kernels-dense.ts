@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
 import { packConv2dWeight, patchConv2d } from '../kernels/conv2d.js';
 import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, packDepthwiseWeight, type DepthwiseTile } from '../kernels/depthwise.js';
-import { defaultMatmulVariant, linear } from '../kernels/matmul.js';
+import { defaultMatmulVariant, linear } from '../kernels/gemm/index.js';
 import type { FloatDType } from '../kernels/wgsl.js';
 import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
 

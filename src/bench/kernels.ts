@@ -1,7 +1,7 @@
 // Kernel-level benchmarks at the shapes that matter.
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
-import { matmul, type MatmulVariant } from '../kernels/matmul.js';
+import { matmul, type MatmulVariant } from '../kernels/gemm/index.js';
 import { seeded, timeGpu, type BenchCase, type TimingOptions } from './harness.js';
 
 export async function benchMatmul(gpu: Gpu, sizes: readonly number[], variants: readonly MatmulVariant[], timing: TimingOptions): Promise<BenchCase[]> {

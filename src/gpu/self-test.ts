@@ -2,7 +2,7 @@
 // the public API: a few shapes against a float64 CPU product.
 import type { Gpu } from './device.js';
 import { Tensor } from './tensor.js';
-import { matmul, type MatmulVariant } from '../kernels/matmul.js';
+import { matmul, type MatmulVariant } from '../kernels/gemm/index.js';
 
 export interface SelfTestResult {
   adapter: string;

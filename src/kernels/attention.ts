@@ -17,7 +17,7 @@
 import { ShapeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
-import { matmul } from './matmul.js';
+import { matmul } from './gemm/index.js';
 import { f32Bits, foldWorkgroups, packParams, wgslParamsStruct, wgslStorage, wgslFoldedMain } from './wgsl.js';
 
 export type AttentionVariant = 'rowblock' | 'tiled';

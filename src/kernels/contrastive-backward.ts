@@ -6,7 +6,7 @@
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { contrastiveLogits } from './contrastive.js';
-import { matmul } from './matmul.js';
+import { matmul } from './gemm/index.js';
 import { dispatchItems, wgslFoldedMain, wgslParamsStruct, wgslStorage } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['N']);

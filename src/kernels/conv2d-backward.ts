@@ -8,7 +8,7 @@ import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { ConvInputLayout } from './conv2d.js';
 import { columnSum, matmulTransA } from './matmul-backward.js';
-import { matmul } from './matmul.js';
+import { matmul } from './gemm/index.js';
 import { checkF32Tensor, checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['n', 'Cin', 'H', 'W', 'Ho', 'Wo', 'kh', 'kw']);

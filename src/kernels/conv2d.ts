@@ -11,7 +11,7 @@
 import { ShapeError } from '../errors.js';
 import type { HostArray } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { recordGemm, type MatmulVariant } from './matmul.js';
+import { recordGemm, type MatmulVariant } from './gemm/index.js';
 import type { FloatDType } from './wgsl.js';
 
 export type ConvInputLayout = 'nchw' | 'nhwc';

@@ -1,5 +1,5 @@
 // Every kernel launcher, for the public API (models import the op files directly).
-export { matmul, linear, type MatmulOptions, type LinearOptions, type MatmulVariant } from './matmul.js';
+export { matmul, linear, type MatmulOptions, type LinearOptions, type MatmulVariant } from './gemm/index.js';
 export { patchConv2d, packConv2dWeight } from './conv2d.js';
 export { depthwiseConv2d, packDepthwiseWeight } from './depthwise.js';
 export { layerNorm, layerNorm2dNCHW } from './layernorm.js';

@@ -6,7 +6,7 @@
 // gradient is still accumulated and stored in f32; incoming gradients must be f32.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
-import { matmul } from './matmul.js';
+import { matmul } from './gemm/index.js';
 import { checkF32Tensor, checkFloatTensor, dispatchItems, wgslEnableF16, wgslFoldedMain, wgslParamsStruct, wgslReadArray, wgslStorage, type FloatDType } from './wgsl.js';
 
 const SUM_PARAMS = wgslParamsStruct('Params', ['rows', 'cols', 'chunk', 'chunks']);

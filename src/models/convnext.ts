@@ -8,7 +8,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { patchConv2d } from '../kernels/conv2d.js';
 import { depthwiseConv2d } from '../kernels/depthwise.js';
 import { layerNorm } from '../kernels/layernorm.js';
-import { linear } from '../kernels/matmul.js';
+import { linear } from '../kernels/gemm/index.js';
 import { globalAvgPool } from '../kernels/pooling.js';
 import type { VisionConfig } from './config.js';
 import { activationLifecycle, type Capture } from './capture.js';

@@ -5,7 +5,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { attentionCore } from '../kernels/attention.js';
 import { tokenEmbedding } from '../kernels/embedding.js';
 import { layerNorm } from '../kernels/layernorm.js';
-import { linear, matmul } from '../kernels/matmul.js';
+import { linear, matmul } from '../kernels/gemm/index.js';
 import { argmaxPool } from '../kernels/pooling.js';
 import type { TextConfig } from './config.js';
 import { activationLifecycle, type Capture } from './capture.js';

@@ -17,7 +17,7 @@ import { geluBackward } from '../kernels/elementwise-backward.js';
 import { tokenEmbedding } from '../kernels/embedding.js';
 import { defaultRowVariant, layerNorm, layerNorm2dNCHW, type RowVariant } from '../kernels/layernorm.js';
 import { layerNormBackward } from '../kernels/layernorm-backward.js';
-import { defaultMatmulVariant, linear, matmul, type MatmulVariant } from '../kernels/matmul.js';
+import { defaultMatmulVariant, linear, matmul, type MatmulVariant } from '../kernels/gemm/index.js';
 import { linearBackward, matmulTransA } from '../kernels/matmul-backward.js';
 import { argmaxPool, globalAvgPool, l2Normalize } from '../kernels/pooling.js';
 import { softmax } from '../kernels/softmax.js';

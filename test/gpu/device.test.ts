@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { requestDevice } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { DeviceLostError, LimitError, ShaderError } from '../../src/errors.js';
-import { matmul } from '../../src/kernels/matmul.js';
+import { matmul } from '../../src/kernels/gemm/index.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const root = resolve(import.meta.dirname, '../..');

@@ -5,7 +5,7 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { attentionCore, defaultAttentionVariant, multiHeadAttention, type AttentionVariant, type MhaWeights } from '../../src/kernels/attention.js';
 import { add } from '../../src/kernels/elementwise.js';
 import { layerNorm } from '../../src/kernels/layernorm.js';
-import { matmul } from '../../src/kernels/matmul.js';
+import { matmul } from '../../src/kernels/gemm/index.js';
 import { golden, loadGoldens, toleranceFor, type Golden } from '../helpers/goldens.js';
 import { randomArray, testGpu } from '../helpers/gpu.js';
 import { attentionRef, swap01 } from './misc-ref.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { packConv2dWeight, patchConv2d, permuteHost } from '../../src/kernels/conv2d.js';
-import type { MatmulVariant } from '../../src/kernels/matmul.js';
+import type { MatmulVariant } from '../../src/kernels/gemm/index.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
 import { randomArray, testGpu } from '../helpers/gpu.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { linear, matmul, type MatmulVariant } from '../../src/kernels/matmul.js';
+import { linear, matmul, type MatmulVariant } from '../../src/kernels/gemm/index.js';
 import { geluRef, matmulRef } from '../helpers/cpu-ref.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
 import { randomArray, testGpu } from '../helpers/gpu.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { matmul, type MatmulVariant } from '../../src/kernels/matmul.js';
+import { matmul, type MatmulVariant } from '../../src/kernels/gemm/index.js';
 import { erf64, geluRef, matmulRef } from '../helpers/cpu-ref.js';
 import { randomArray, testGpu } from '../helpers/gpu.js';
 
@@ -77,7 +77,7 @@ describe('matmul edge cases', () => {
 
   it('picks the software variant on fallback adapters', async () => {
     const gpu = await testGpu();
-    const { defaultMatmulVariant } = await import('../../src/kernels/matmul.js');
+    const { defaultMatmulVariant } = await import('../../src/kernels/gemm/index.js');
     expect(defaultMatmulVariant(gpu)).toBe(gpu.adapter.fallback ? 'regblock' : 'tiled');
   });
 });

@@ -11,7 +11,7 @@ import { accumulate, geluBackward, mulColumns, scaleSamples } from '../../src/ke
 import { invertIds, tokenEmbeddingBackward } from '../../src/kernels/embedding-backward.js';
 import { layerNormBackward } from '../../src/kernels/layernorm-backward.js';
 import { linearBackward } from '../../src/kernels/matmul-backward.js';
-import { linear } from '../../src/kernels/matmul.js';
+import { linear } from '../../src/kernels/gemm/index.js';
 import { argmaxPoolBackward, globalAvgPoolBackward, l2NormalizeBackward } from '../../src/kernels/pooling-backward.js';
 import { l2Normalize } from '../../src/kernels/pooling.js';
 import { softmaxBackward } from '../../src/kernels/softmax-backward.js';

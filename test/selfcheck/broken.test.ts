@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { linear } from '../../src/kernels/matmul.js';
+import { linear } from '../../src/kernels/gemm/index.js';
 import { assertPoisoned, maxErrors, measure, poisoned, poisonPool, randomArray, Rng } from '../../src/selfcheck/harness.js';
 import { linearRef } from '../../src/selfcheck/cpu-ref.js';
 import { testGpu } from '../helpers/gpu.js';

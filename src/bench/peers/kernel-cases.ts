@@ -8,7 +8,7 @@ import { multiHeadAttention } from '../../kernels/attention.js';
 import { packConv2dWeight, patchConv2d, permuteHost } from '../../kernels/conv2d.js';
 import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, packDepthwiseWeight } from '../../kernels/depthwise.js';
 import { defaultRowVariant, layerNorm } from '../../kernels/layernorm.js';
-import { defaultMatmulVariant, linear, matmul } from '../../kernels/matmul.js';
+import { defaultMatmulVariant, linear, matmul } from '../../kernels/gemm/index.js';
 import { softmax } from '../../kernels/softmax.js';
 import { seeded } from '../harness.js';
 import type { PeerCase, Runner } from './compare.js';
