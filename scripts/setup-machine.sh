@@ -6,7 +6,9 @@
 #  - chromium (browser tests; its SwiftShader ICD is our second adapter).
 #  - Debian's python3-torch + python3-numpy (CPU PyTorch 1.13, into /usr/bin/python3), so the
 #    PyTorch peer (bench/peers/torch_clip.py) is exercised; a failure here only warns.
-# On a machine with a real GPU it changes nothing.
+#  - Debian's DICOM tools (dcmtk, libgdcm-tools, python3-pydicom, python3-gdcm): the DICOM test
+#    corpus is generated with them (test/video/dicom-corpus.ts); installed on every machine.
+# On a machine with a real GPU it changes nothing else.
 set -euo pipefail
 
 SUDO=""
@@ -119,6 +121,15 @@ else
       log "WARNING: python3-torch could not be installed; the PyTorch peer tests will only check the probe's reason"
     fi
   fi
+fi
+
+# DICOM tools for the test corpus; those tests fail in CI without them.
+if command -v dcmcjpeg >/dev/null 2>&1 && command -v gdcmconv >/dev/null 2>&1 && /usr/bin/python3 -c 'import pydicom, gdcm, numpy' >/dev/null 2>&1; then
+  log "DICOM tools already installed (dcmtk, gdcm, pydicom)"
+else
+  apt_update
+  log "installing dcmtk libgdcm-tools python3-pydicom python3-gdcm python3-numpy (DICOM test corpus)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends dcmtk libgdcm-tools python3-pydicom python3-gdcm python3-numpy >&2
 fi
 
 # Report what the project will use.

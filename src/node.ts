@@ -3,5 +3,6 @@ export * from './io/node.js';
 export { openWeights, openWeightsFile, resolveWeightsFiles, type OpenedWeights, type OpenWeightsOptions } from './io/weights-node.js';
 export { loadClipBpeTokenizer, loadTemplateTokenizer } from './tokenizer/load-node.js';
 export { preprocessVideoFile, readVideoFile } from './video/video-node.js';
+export { listStudyFiles, skipReason, zeroShotStudy, type StudyFileEvent, type StudyOptions, type StudyReport } from './api/study-node.js';
 // The Node/Deno platform of the one-line API (loaded by EchoClip at run time) and the pinned-file cache.
 export { nodePlatform, pinnedAssetFile, pinnedAssetPath } from './api/platform-node.js';

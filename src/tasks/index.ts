@@ -8,6 +8,7 @@ export {
 export { type PromptSetOptions, type PromptTask, type TaskMode, expandRegressionPrompts, parsePromptSets, selectTasks } from './prompts.js';
 // Node-only file loading: './prompts-node.js' (loadPromptSetsFile).
 export { type ZeroShotResult, collectPrompts, gatherRows, runZeroShotTask, runZeroShotTasks } from './run.js';
+export { type ClipResult, type SeriesResult, type StudyResult, groupStudies, meanZeroShotResults } from './study.js';
 export {
   type CrossModalRetrieval, crossModalRetrieval, meanAbsoluteError, meanRank, recallAtK, retrievalRanks, rocAuc,
 } from './metrics.js';

@@ -87,7 +87,7 @@ const STD_AC_CHROMA_VALUES = [
 const LOOKAHEAD = 9;
 
 /** A decoding table built like libjpeg's jpeg_make_d_derived_tbl (canonical codes). */
-interface HuffmanTable {
+export interface HuffmanTable {
   /** lookup[peek9] = (length << 8) | symbol, or 0 when the code is longer than 9 bits. */
   lookup: Uint16Array;
   /** maxcode[l]: largest code of length l (-1 if none); index 17 is a sentinel. */
@@ -101,7 +101,7 @@ function fail(label: string, why: string, hint = 'the file is corrupt or not a b
   throw new VideoDecodeError(label, why, { hint });
 }
 
-function buildHuffmanTable(bits: ArrayLike<number>, values: ArrayLike<number>, label: string): HuffmanTable {
+export function buildHuffmanTable(bits: ArrayLike<number>, values: ArrayLike<number>, label: string): HuffmanTable {
   let total = 0;
   for (let i = 0; i < 16; i++) total += bits[i]!;
   if (total > 256 || total > values.length) fail(label, `Huffman table declares ${total} codes (at most 256, ${values.length} present)`);
@@ -222,7 +222,7 @@ function rejectUnsupportedSof(marker: number, label: string): void {
  * Calls visit(marker, segmentPayload, payloadOffset) for each marker segment until visit returns
  * true or EOI. Entropy-coded data after SOS is skipped by the scan decoder, not here.
  */
-function walkMarkers(bytes: Uint8Array, label: string, visit: (marker: number, seg: Uint8Array, offset: number) => boolean | number): void {
+export function walkMarkers(bytes: Uint8Array, label: string, visit: (marker: number, seg: Uint8Array, offset: number) => boolean | number): void {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) {
     fail(label, `not a JPEG image (expected the SOI marker FF D8, found ${hex(bytes, 0, 2)})`);
   }

@@ -2,7 +2,7 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { VideoDecodeError } from '../errors.js';
-import { type DecodedVideo, type PreprocessOptions, type PreprocessedVideo, type ReadVideoOptions, preprocessVideo, readVideo } from './video.js';
+import { type DecodedVideo, type PreprocessOptions, type PreprocessedVideo, type ReadVideoOptions, preprocessVideoAsync, readVideoAsync } from './video.js';
 
 /** Largest video file read into memory. */
 export const MAX_VIDEO_FILE_BYTES = 4 * 1024 ** 3 - 1;
@@ -20,9 +20,9 @@ export async function readVideoFileBytes(path: string): Promise<Uint8Array> {
 }
 
 export async function readVideoFile(path: string, options: ReadVideoOptions = {}): Promise<DecodedVideo> {
-  return readVideo(await readVideoFileBytes(path), { label: path, ...options });
+  return readVideoAsync(await readVideoFileBytes(path), { label: path, ...options });
 }
 
 export async function preprocessVideoFile(path: string, options: PreprocessOptions = {}): Promise<PreprocessedVideo> {
-  return preprocessVideo(await readVideoFileBytes(path), { label: path, ...options });
+  return preprocessVideoAsync(await readVideoFileBytes(path), { label: path, ...options });
 }

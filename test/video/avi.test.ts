@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { VideoDecodeError } from '../../src/errors.js';
 import { decodeFrame, demuxAvi, openVideo, readVideo, videoWarnings } from '../../src/video/index.js';
 import { buildAvi, chunk, concat, list } from './builders.js';
-import { expectSameArray, loadGolden, readShared, thrown, decodesOrRejects } from './fixtures.js';
+import { expectSameArray, loadGolden, payload, readShared, thrown, decodesOrRejects } from './fixtures.js';
 
 const example = readShared('samples', 'example_video.avi');
 const golden = await loadGolden('video_preprocess.safetensors');
@@ -16,8 +16,8 @@ describe('AVI demuxer', () => {
     expect(v).toMatchObject({ container: 'avi', codec: 'MJPG', width: 224, height: 224, fps: 30, declaredFrames: 113, truncated: false, warnings: [] });
     expect(v.frames).toHaveLength(113);
     expect(v.frames[0]!.kind).toBe('jpeg');
-    expectSameArray(v.frames[0]!.bytes, jpeg0, 'frame 0 payload');
-    expectSameArray(v.frames[1]!.bytes, jpeg1, 'frame 1 payload');
+    expectSameArray(payload(v.frames[0]!), jpeg0, 'frame 0 payload');
+    expectSameArray(payload(v.frames[1]!), jpeg1, 'frame 1 payload');
   });
 
   it('reports a truncated file and how many frames are usable', () => {
@@ -45,7 +45,7 @@ describe('AVI demuxer', () => {
     const frames = [odd, jpeg1, oddFrame.subarray(0, 9679), jpeg0, jpeg1];
     for (const spec of [{ junk: 7 }, { recGroup: 2 }, { recGroup: 3, junk: 1 }, { index: false }]) {
       const v = demuxAvi(buildAvi({ width: 224, height: 224, frames, ...spec }));
-      expect(v.frames.map((f) => f.bytes.length)).toEqual([8036, 9679, 9679, 8036, 9679]);
+      expect(v.frames.map((f) => payload(f).length)).toEqual([8036, 9679, 9679, 8036, 9679]);
       expect(v.truncated).toBe(false);
       if (spec.index === false) expect(v.warnings.join()).toMatch(/no idx1/);
     }
@@ -64,7 +64,7 @@ describe('AVI demuxer', () => {
     expect(v.frames).toHaveLength(3);
     expect(v.warnings.join()).toMatch(/idx1 locates 3 frames/);
     expect(v.truncated).toBe(false);
-    expect(v.frames.map((f) => f.bytes.length)).toEqual([jpeg0.length, jpeg1.length, jpeg0.length]);
+    expect(v.frames.map((f) => payload(f).length)).toEqual([jpeg0.length, jpeg1.length, jpeg0.length]);
   });
 
   it('decodes uncompressed bottom-up 24-bit DIB frames', () => {
@@ -123,7 +123,7 @@ describe('AVI demuxer', () => {
     const avi = buildAvi({ width: 224, height: 224, frames: [jpeg0], declared: 3 });
     const ext = list('AVIX', [list('movi', [chunk('00dc', jpeg1), chunk('00dc', jpeg0)])], 'RIFF');
     const v = demuxAvi(concat([avi, ext]));
-    expect(v.frames.map((f) => f.bytes.length)).toEqual([jpeg0.length, jpeg1.length, jpeg0.length]);
+    expect(v.frames.map((f) => payload(f).length)).toEqual([jpeg0.length, jpeg1.length, jpeg0.length]);
   });
 
   it('never fails with anything but a VideoDecodeError on mutated files (fuzz)', () => {

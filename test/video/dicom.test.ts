@@ -69,12 +69,13 @@ describe('DICOM reader', () => {
     expect(Array.from(decodeFrame(openVideo(y422), 0, { order: 'rgb' }).data)).toEqual([255, 37, 128, 255, 9, 100]);
   });
 
-  it('reads encapsulated JPEG baseline frames: one fragment per frame, no offset table', () => {
+  it('reads encapsulated JPEG baseline frames: one fragment per frame, no offset table; libjpeg decode by default', () => {
     const file = dcmFile(JPEG_BASELINE, [...dcmImageAttrs({ rows: 224, columns: 224, samples: 3, photometric: 'YBR_FULL_422', frames: 2 }), dcmEncapsulated([jpeg0, jpeg1])]);
     const v = demuxDicom(file);
     expect(v.frames).toHaveLength(2);
-    expectSameArray(decodeFrame(v, 1).data, decodeJpeg(jpeg1, { emulate: 'ffmpeg' }).data);
-    expectSameArray(decodeFrame(v, 1, { emulate: 'libjpeg' }).data, decodeJpeg(jpeg1).data);
+    // DICOM JPEG is decoded the standard (libjpeg) way; the FFmpeg emulation stays available.
+    expectSameArray(decodeFrame(v, 1).data, decodeJpeg(jpeg1, { emulate: 'libjpeg' }).data);
+    expectSameArray(decodeFrame(v, 1, { emulate: 'ffmpeg' }).data, decodeJpeg(jpeg1, { emulate: 'ffmpeg' }).data);
   });
 
   it('groups split fragments by the Basic Offset Table, or at JPEG SOI markers without one', () => {
@@ -85,8 +86,8 @@ describe('DICOM reader', () => {
       const file = dcmFile(JPEG_BASELINE, [...dcmImageAttrs({ rows: 224, columns: 224, samples: 3, photometric: 'YBR_FULL_422', frames: 2 }), dcmEncapsulated(parts, table)]);
       const r = readVideo(file);
       expect(r.frames).toHaveLength(2);
-      expectSameArray(r.frames[0]!.data, decodeJpeg(jpeg0, { emulate: 'ffmpeg' }).data);
-      expectSameArray(r.frames[1]!.data, decodeJpeg(jpeg1, { emulate: 'ffmpeg' }).data);
+      expectSameArray(r.frames[0]!.data, decodeJpeg(jpeg0).data);
+      expectSameArray(r.frames[1]!.data, decodeJpeg(jpeg1).data);
     }
   });
 
@@ -130,11 +131,12 @@ describe('DICOM reader', () => {
 
   it('refuses unsupported transfer syntaxes, bit depths and photometrics by name', () => {
     const px = new Uint8Array(8);
-    expect(thrown(() => demuxDicom(nativeFile('1.2.840.10008.1.2.4.90', { rows: 2, columns: 4, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message)
-      .toMatch(/1\.2\.840\.10008\.1\.2\.4\.90 \(JPEG 2000 Lossless\) is not supported/);
-    expect(thrown(() => demuxDicom(nativeFile('1.2.840.10008.1.2.2', { rows: 2, columns: 4, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message).toMatch(/Big Endian/);
-    expect(thrown(() => demuxDicom(nativeFile('1.2.840.10008.1.2.4.80', { rows: 2, columns: 4, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message).toMatch(/JPEG-LS Lossless/);
-    expect(thrown(() => demuxDicom(nativeFile(EXPLICIT, { rows: 2, columns: 2, samples: 1, photometric: 'MONOCHROME2', frames: 1, bitsAllocated: 16 }, px))).message).toMatch(/16-bit/);
+    expect(thrown(() => demuxDicom(nativeFile('1.2.840.10008.1.2.4.100', { rows: 2, columns: 4, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message)
+      .toMatch(/1\.2\.840\.10008\.1\.2\.4\.100 \(MPEG-2 Main Profile\) is not supported/);
+    expect(thrown(() => demuxDicom(nativeFile('1.2.3.4', { rows: 2, columns: 4, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message).toMatch(/transfer syntax 1\.2\.3\.4 is not supported/);
+    // a compressed syntax over native (defined-length) pixel data
+    expect(thrown(() => demuxDicom(nativeFile('1.2.840.10008.1.2.4.80', { rows: 2, columns: 4, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message).toMatch(/JPEG-LS Lossless\) must be encapsulated/);
+    expect(thrown(() => demuxDicom(nativeFile(EXPLICIT, { rows: 2, columns: 2, samples: 1, photometric: 'MONOCHROME2', frames: 1, bitsAllocated: 32 }, px))).message).toMatch(/32-bit/);
     expect(thrown(() => demuxDicom(nativeFile(EXPLICIT, { rows: 2, columns: 2, samples: 3, photometric: 'PALETTE COLOR', frames: 1 }, new Uint8Array(12)))).message).toMatch(/PALETTE COLOR/);
     expect(thrown(() => demuxDicom(nativeFile(EXPLICIT, { rows: 40000, columns: 2, samples: 1, photometric: 'MONOCHROME2', frames: 1 }, px))).message).toMatch(/16384-pixel limit/);
   });

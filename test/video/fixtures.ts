@@ -5,6 +5,7 @@ import type { HostTensor } from '../../src/io/dtype.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import { VideoDecodeError } from '../../src/errors.js';
 import { expect } from 'vitest';
+import type { EncodedFrame } from '../../src/video/container.js';
 import { readVideo } from '../../src/video/video.js';
 
 export const SHARED = process.env.ECHOCLIP_SHARED ?? path.resolve(import.meta.dirname, '../../../shared');
@@ -91,4 +92,10 @@ export function decodesOrRejects(bytes: Uint8Array): void {
   } catch (e) {
     if (!(e instanceof VideoDecodeError)) throw e;
   }
+}
+
+/** The encoded bytes of a demuxed frame (stream pictures have none of their own). */
+export function payload(f: EncodedFrame): Uint8Array {
+  if (f.kind === 'stream') throw new Error('a stream picture has no payload of its own');
+  return f.bytes;
 }
