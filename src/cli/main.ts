@@ -11,6 +11,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   'zero-shot': { summary: 'echo_CLIP zero-shot tasks on a video (EF, binary, categorical)', load: async () => (await import('./zero-shot.js')).zeroShotCommand },
   search: { summary: 'rank report texts for a video (EchoCLIP-R)', load: async () => (await import('./search.js')).searchCommand },
   finetune: { summary: 'fine-tune on (video, report) pairs: contrastive loss, AdamW, resumable checkpoints', load: async () => (await import('./finetune.js')).finetuneCommand },
+  index: { summary: 'embed an archive once into an index (sharded, resumable); merge, verify, bench', load: async () => (await import('./index.js')).indexCommand },
   bench: { summary: 'benchmarks (JSON + table)', load: async () => (await import('./bench.js')).benchCommand },
   selfcheck: { summary: 'correctness on this adapter: every kernel variant, tiny models, a training step (exit 0/1/3)', load: async () => (await import('./selfcheck.js')).selfcheckCommand },
   probe: { summary: 'describe the WebGPU adapter and run the known-answer check', load: async () => (await import('./probe.js')).probeCommand },

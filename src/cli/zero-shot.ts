@@ -9,7 +9,7 @@ import type { ZeroShotResult } from '../tasks/run.js';
 import { ZERO_SHOT_FRAMES } from '../video/frames.js';
 import { preprocessVideoFile } from '../video/video-node.js';
 import { flagString, parseArgs } from './args.js';
-import { BATCH_FLAGS, MODEL_FLAGS, openEchoClip, readTensorArg, TOKENIZER_FLAGS } from './common.js';
+import { BATCH_FLAGS, MODEL_FLAGS, openEchoClip, readTensorArg, TOKENIZER_FLAGS, writeFileAtomic } from './common.js';
 
 const USAGE = `usage: echoclip zero-shot [--weights DIR|hf-hub:ID] (--video FILE | --pixels FILE.safetensors[:TENSOR] | --study DIR) [--task NAME|all]
    [--prompts prompts_used.json] [--assets-url URL] [--frames 0:40:2] [--tokenizer bpe|template] [--vocab P] [--template-vocab P]
@@ -17,14 +17,18 @@ const USAGE = `usage: echoclip zero-shot [--weights DIR|hf-hub:ID] (--video FILE
    --weights defaults to hf-hub:mkaichristensen/echo-clip; the CLIP vocabulary ships with the package;
    prompts_used.json defaults to echo_CLIP's (downloaded once at a pinned commit, sha256-checked, cached);
    --study DIR scores every DICOM cine loop under DIR, grouped by Study/Series Instance UID, with a
-   study-level mean per task beside the per-clip table (non-image objects and stills are skipped)`;
+   study-level mean per task beside the per-clip table (non-image objects and stills are skipped)
+       echoclip zero-shot --index INDEX_DIR [--task NAME|all] [--out results.csv|results.json]
+   every clip of an index built by 'echoclip index', from its stored frame embeddings (no decoding)`;
 
 export async function zeroShotCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...MODEL_FLAGS, ...BATCH_FLAGS, ...TOKENIZER_FLAGS, video: 'value', pixels: 'value', study: 'value', task: 'value', prompts: 'value', frames: 'value', json: 'switch', 'no-cache': 'switch', 'true-rgb': 'switch', help: 'switch' }, 'zero-shot');
+  const args = parseArgs(argv, { ...MODEL_FLAGS, ...BATCH_FLAGS, ...TOKENIZER_FLAGS, video: 'value', pixels: 'value', study: 'value', task: 'value', prompts: 'value', frames: 'value', json: 'switch', 'no-cache': 'switch', 'true-rgb': 'switch', help: 'switch', index: 'value', out: 'value' }, 'zero-shot');
   if (args.flags.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  const indexDir = flagString(args, 'index');
+  if (indexDir !== undefined) return indexCommand(args, indexDir);
   const videoFile = flagString(args, 'video');
   const pixelsArg = flagString(args, 'pixels');
   const studyDir = flagString(args, 'study');
@@ -120,4 +124,25 @@ function studyText(r: StudyReport): string {
   for (const k of r.skipped) lines.push(`skipped: ${k.file}: ${k.reason}`);
   for (const f of r.failed) lines.push(`failed: ${f.file}: ${f.error}`);
   return lines.join('\n') + '\n';
+}
+
+/** `zero-shot --index`: every indexed clip's task results from its stored frame embeddings. */
+async function indexCommand(args: ReturnType<typeof parseArgs>, dir: string): Promise<number> {
+  if (flagString(args, 'video') || flagString(args, 'pixels') || flagString(args, 'study')) throw new UsageError('echoclip zero-shot', 'give --index or --video/--pixels/--study, not both');
+  const { zeroShotIndex, zeroShotCsv } = await import('../index-archive/zero-shot-node.js');
+  const { assertIndexMatchesModel, openIndex } = await import('../index-archive/query-node.js');
+  const index = await openIndex(dir);
+  const echo = await openEchoClip(args, 'zero-shot', { defaultTokenizer: 'bpe', prompts: flagString(args, 'prompts') });
+  try {
+    await assertIndexMatchesModel(echo, index);
+    const r = await zeroShotIndex(echo, dir, { tasks: flagString(args, 'task') ?? 'all' });
+    process.stderr.write(`zero-shot: ${r.clips.length} indexed clip(s), ${r.tasks.length} task(s)\n`);
+    const out = flagString(args, 'out');
+    const doc = out?.endsWith('.csv') ? zeroShotCsv(r) : JSON.stringify(r.clips) + '\n';
+    if (out) await writeFileAtomic(out, doc);
+    else process.stdout.write(doc);
+    return 0;
+  } finally {
+    echo.dispose();
+  }
 }

@@ -278,6 +278,8 @@ export interface DicomHeader {
   instanceNumber: number | undefined;
   modality: string | undefined;
   seriesDescription: string | undefined;
+  /** Patient ID (0010,0020): the archive index stores it only salted-hashed. */
+  patientId?: string;
   hasPixelData: boolean;
   numberOfFrames: number | undefined;
   rows: number | undefined;
@@ -306,6 +308,7 @@ export function readDicomHeader(bytes: Uint8Array, label = 'DICOM', inflatedBody
     sopClassUid: s(T.sopClass) ?? meta.mediaStorageSopClass,
     sopInstanceUid: s(T.sopInstance), studyInstanceUid: s(T.studyInstance), seriesInstanceUid: s(T.seriesInstance),
     seriesNumber: n(T.seriesNumber), instanceNumber: n(T.instanceNumber), modality: s(T.modality), seriesDescription: s(T.seriesDescription),
+    patientId: s(tagKey(0x0010, 0x0020)),
     hasPixelData: pixel !== undefined, numberOfFrames: n(T.frames), rows: us(T.rows), columns: us(T.columns), truncated: r.truncated,
   };
 }
