@@ -48,3 +48,9 @@ export class TokenizerError extends EchoClipError { override readonly code = 'to
 export class VideoDecodeError extends EchoClipError { override readonly code = 'video-decode'; }
 /** Bad command-line usage or bad input file for a command. */
 export class UsageError extends EchoClipError { override readonly code = 'usage'; }
+/** An unreadable per-adapter tuning cache file (never fatal: the file is ignored with a warning). */
+export class TuningCacheError extends EchoClipError { override readonly code = 'tuning-cache'; }
+/** An archive index (src/index-archive) is damaged: a truncated shard, an edited manifest line, a missing file. */
+export class IndexFormatError extends EchoClipError { override readonly code = 'index-format'; }
+/** Index parts that cannot be combined: different weights, preprocessing, storage or patient salt. */
+export class IndexMismatchError extends EchoClipError { override readonly code = 'index-mismatch'; }

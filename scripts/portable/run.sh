@@ -204,7 +204,8 @@ run_step() {
 STEPS=${ECHOCLIP_RUN_STEPS:-probe,selfcheck,bench}
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; esac; log "== $1: skipped (ECHOCLIP_RUN_STEPS=$STEPS)"; STEP_RC[$1]=skipped; return 1; }
 if want probe; then run_step probe probe.json probe --json; fi
-if want selfcheck; then run_step selfcheck selfcheck.json selfcheck --json ${FIXTURES:+--fixtures "$FIXTURES"}; fi
+# Experimental kernels (subgroup matrices) on for selfcheck, so a GPU that has them checks them; ECHOCLIP_EXPERIMENTAL_KERNELS=0 turns that off.
+if want selfcheck; then ECHOCLIP_EXPERIMENTAL_KERNELS=${ECHOCLIP_EXPERIMENTAL_KERNELS:-1} run_step selfcheck selfcheck.json selfcheck --json ${FIXTURES:+--fixtures "$FIXTURES"}; fi
 # The CLI zero-shot case (cold/warm prompt cache, EF and all 16 tasks) needs a clip and the prompts.
 E2E=()
 if [ -f "$HERE/samples/example_video.avi" ] && [ -f "$HERE/samples/prompts_used.json" ]; then

@@ -10,13 +10,14 @@ import { EchoClipModel } from '../models/clip.js';
 import { parseOpenClipConfig, type ClipConfig } from '../models/config.js';
 import { gradCam, type GradCam } from '../models/gradcam.js';
 import type { WeightDType } from '../models/parameters.js';
+import type { TuneMode } from '../kernels/tuning.js';
 import { TrainableClip } from '../models/train.js';
 import { l2NormalizeRows } from '../tasks/array.js';
 import { selectTasks, type PromptTask } from '../tasks/prompts.js';
 import { rankReports } from '../tasks/retrieval.js';
 import { collectPrompts, runZeroShotTasks, type ZeroShotResult } from '../tasks/run.js';
 import { ZERO_SHOT_FRAMES, selectFrames } from '../video/frames.js';
-import { preprocessFrames, preprocessVideo } from '../video/video.js';
+import { preprocessFrames, preprocessVideoAsync } from '../video/video.js';
 import type { DownloadEvent, EmbeddingCache, OpenedModelWeights, Platform } from './platform.js';
 import { currentPlatform } from './platform.js';
 import { readInput, resolvePromptSets, resolveTokenizer, tokenizerForModel, type DataInput, type Provenance, type TextTokenizer, type TokenizerKind } from './resolve.js';
@@ -71,6 +72,8 @@ export interface EchoClipOptions {
   promptCache?: boolean;
   /** Batch decisions (a halved micro-batch after out-of-memory). */
   log?: (line: string) => void;
+  /** Kernel tuning per adapter: 'auto' (default: measure once on a real GPU, ~3 s, then cached), 'cached', 'off'. */
+  tune?: TuneMode;
 }
 
 /** Decoded frames (e.g. from a browser <video> + canvas): H×W×3 bytes each, BGR for parity with cv2. */
@@ -173,7 +176,7 @@ export class EchoClip {
     const opened: OpenedModelWeights = typeof opts.weights === 'object' ? await openGivenFiles(platform, opts.weights) : await platform.openWeights(location, assets);
     const gpu = opts.gpu ?? (await requestDevice({ adapter: opts.device }));
     try {
-      const model = await EchoClipModel.load(gpu, opened.source, opened.config, { dtype: opts.dtype, label: opened.label, activationBudget: opts.activationBudget, log: opts.log });
+      const model = await EchoClipModel.load(gpu, opened.source, opened.config, { dtype: opts.dtype, label: opened.label, activationBudget: opts.activationBudget, log: opts.log, tune: opts.tune, cacheDir: opts.cacheDir });
       return new EchoClip(model, gpu, kind, typeof opts.weights === 'object' ? opened.label : location, platform, opts, opened, !opts.gpu);
     } catch (e) {
       if (!opts.gpu) gpu.destroy();
@@ -185,6 +188,11 @@ export class EchoClip {
 
   get config(): ClipConfig {
     return this.model.config;
+  }
+
+  /** The local weights file, when there is one (Node/Deno): the archive index keys on its sha256. */
+  get weightsFile(): string | undefined {
+    return this.opened.file;
   }
 
   private assetOptions() {
@@ -237,7 +245,7 @@ export class EchoClip {
     const pre = { frames: opts.frames, trueRgb: opts.trueRgb };
     const v = typeof input === 'string' && this.platform.runtime !== 'browser'
       ? await this.platform.preprocessVideoPath(input, pre)
-      : preprocessVideo(await readInput(this.platform, input, 'video'), { ...pre, label: typeof input === 'string' ? input : input instanceof URL ? input.href : 'video' });
+      : await preprocessVideoAsync(await readInput(this.platform, input, 'video'), { ...pre, label: typeof input === 'string' ? input : input instanceof URL ? input.href : 'video' });
     return { pixelValues: v.pixelValues, indices: v.indices, frames: v.frames };
   }
 

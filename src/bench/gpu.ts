@@ -1,6 +1,6 @@
 // `echoclip bench --suite gpu`: what a real GPU is worth, in one budgeted run. Cases in order of
 // importance — the towers (with PyTorch on the same card right after them), end-to-end zero-shot,
-// square matmul, the dense ops at a real batch, a per-kernel GPU-time breakdown of one image-tower
+// square matmul, every kernel variant side by side (the variant table), the dense ops at a real batch, a per-kernel GPU-time breakdown of one image-tower
 // pass, the training step — each started only if the time left covers its estimate, so a cut run
 // still has what matters most and lists the rest under `skipped`. On software adapters every size
 // shrinks (matmul 256³, towers at batch 1, text 1–2) so CI can run it in about a minute.
@@ -18,7 +18,10 @@ import type { Precision } from '../autograd/tape.js';
 import { escapeXml } from './chart.js';
 import { benchE2e } from './e2e.js';
 import { formatMarkdown, type BenchCase, type TimingOptions } from './harness.js';
-import { benchDepthwise, benchLinear, benchPatchConv, LINEAR_CASES } from './kernels-dense.js';
+import { benchDepthwise, benchDepthwiseLayerNorm, benchLinear, benchPatchConv, LINEAR_CASES } from './kernels-dense.js';
+import { benchMatmul, benchVariants } from './kernels.js';
+import { benchAttention, benchAvgPool, benchL2Norm, benchLayerNorm, benchSoftmax } from './kernels-misc.js';
+import { prepareTuning, TuningTable, type TuningEntry } from '../kernels/tuning.js';
 import { timeSteps, type ReportCase } from './peers/compare.js';
 import { benchZeroShotEf } from './peers/e2e.js';
 import { featureError, probePytorch, writeModelFiles, type PytorchPeer, type TorchBenchCase, type TorchInfo } from './peers/pytorch.js';
@@ -46,7 +49,7 @@ export interface GpuSizes {
 export const GPU_SIZES: Readonly<GpuSizes> = { matmul: [1024, 2048, 4096, 8192], imageBatches: [1, 20, 64, 256], textBatches: [1, 202, 553, 1024], e2eFrames: 20, denseImageBatch: 64, denseTextBatch: 202, breakdownFrames: 64, trainBatches: [32, 128] };
 export const SOFTWARE_SIZES: Readonly<GpuSizes> = { matmul: [256], imageBatches: [1], textBatches: [1], e2eFrames: 1, denseImageBatch: 1, denseTextBatch: 1, breakdownFrames: 1, trainBatches: [2] };
 
-export type Group = 'towers' | 'pytorch' | 'e2e' | 'matmul' | 'dense' | 'breakdown' | 'train';
+export type Group = 'towers' | 'pytorch' | 'e2e' | 'matmul' | 'variants' | 'dense' | 'breakdown' | 'train';
 
 /** One step of the suite: what it is, how long it is expected to take, and the work. */
 export interface PlanItem {
@@ -118,6 +121,8 @@ export interface GpuReport extends PeerReport {
   sizes: GpuSizes;
   machine_info: GpuMachineInfo;
   breakdown: { frames: number; total_ms: number; kernels: KernelShare[] } | null;
+  /** The kernel choices tuned for this adapter (the cache file's entries, with every variant's time). */
+  tuning?: { cache: string | null; entries: TuningEntry[] } | null;
 }
 
 /** Sums the profile per kernel label, largest first. */
@@ -298,8 +303,46 @@ function kernelItems(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions): PlanItem[] {
   items.push({ group: 'dense', what: `linear layers at batch ${s.denseImageBatch} frames / ${s.denseTextBatch} prompts`, estimateS: soft ? 15 : 10, run: async () => mark(await benchLinear(gpu, t, scaled)) });
   const b = s.denseImageBatch;
   items.push({ group: 'dense', what: `patchify convolutions (stem, downsamples), batch ${b}`, estimateS: soft ? 10 * b : 5, run: async () => mark(await benchPatchConv(gpu, t, b)) });
-  items.push({ group: 'dense', what: `7x7 depthwise convolution per stage, batch ${b}`, estimateS: soft ? 25 * b : 5, run: async () => mark(await benchDepthwise(gpu, t, {}, b)) });
+  items.push({ group: 'dense', what: `7x7 depthwise convolution per stage, batch ${b}`, estimateS: soft ? 25 * b : 5, run: async () => mark(await benchDepthwise(gpu, t, undefined, b)) });
   return items;
+}
+
+/**
+ * Every variant of every family side by side (the kernel-variant table, experimental ones when
+ * enabled), at the suite's sizes: square matmul up to 4096³ in f32 and f16 storage, the row
+ * kernels and attention at the text batch, depthwise (+ LayerNorm) at the image batch; each row
+ * carries its variant's name.
+ */
+function variantItems(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions): PlanItem[] {
+  const soft = gpu.adapter.fallback;
+  const t = opts.timing;
+  const mark = (cases: BenchCase[]) => cases.map((c) => ({ ...c, suite: SUITE }));
+  const n = (f: Parameters<typeof benchVariants>[1]) => benchVariants(gpu, f, false).length;
+  const sizes = s.matmul.filter((m) => m <= 4096);
+  const P = s.denseTextBatch, B = s.denseImageBatch;
+  return [
+    {
+      group: 'variants', what: `matmul ${sizes.join('/')}³, every variant (${benchVariants(gpu, 'matmul', false).map((v) => v.name).join(', ')})`,
+      estimateS: (gpu.f16 ? 2 : 1) * n('matmul') * (soft ? 4 : sizes.reduce((a, m) => a + 1 + (m / 4096) ** 3 * 4, 0)),
+      run: async () => mark(await benchMatmul(gpu, sizes, benchVariants(gpu, 'matmul', false), t, SUITE)),
+    },
+    {
+      group: 'variants', what: `layernorm, softmax, attention, pooling, l2norm at ${P} prompts / ${B} frames, every variant`,
+      estimateS: soft ? 30 : 15,
+      run: async () => mark([
+        ...(await benchLayerNorm(gpu, t, benchVariants(gpu, 'layernorm', false))),
+        ...(await benchSoftmax(gpu, t, [P], benchVariants(gpu, 'softmax', false))),
+        ...(await benchAttention(gpu, t, [P], benchVariants(gpu, 'attention', false))),
+        ...(await benchAvgPool(gpu, t, benchVariants(gpu, 'pooling', false), [[B, P]])),
+        ...(await benchL2Norm(gpu, t, benchVariants(gpu, 'l2norm', false), [P])),
+      ]),
+    },
+    {
+      group: 'variants', what: `7x7 depthwise and depthwise + LayerNorm at batch ${B}, every variant`,
+      estimateS: soft ? 60 * B : 10,
+      run: async () => mark([...(await benchDepthwise(gpu, t, benchVariants(gpu, 'depthwise', false), B)), ...(await benchDepthwiseLayerNorm(gpu, t, benchVariants(gpu, 'depthwise-layernorm', false), B))]),
+    },
+  ];
 }
 
 function breakdownItem(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, sink: (b: GpuReport['breakdown']) => void): PlanItem {
@@ -342,6 +385,9 @@ export async function runGpuSuite(gpu: Gpu, opts: GpuSuiteOptions): Promise<Omit
   const t0 = performance.now();
   const deadline = t0 + opts.budgetS * 1000;
   const sizes: GpuSizes = { ...(gpu.adapter.fallback ? SOFTWARE_SIZES : GPU_SIZES), ...opts.sizes };
+  // Tune first, as the first model load would (real adapters, what the cache lacks, ~3 s), so that
+  // every default-variant case below runs the tuned choice.
+  await prepareTuning(gpu, 'auto', { log: opts.log });
   const probe = await probePytorch();
   opts.log(probe.peer ? `pytorch: ${probe.peer.info.executable}, torch ${probe.peer.info.torch}, ${probe.peer.info.cuda ? probe.peer.info.device_name : 'CPU'}` : `pytorch: ${probe.reason}`);
   const refs: Refs = new Map();
@@ -363,6 +409,7 @@ export async function runGpuSuite(gpu: Gpu, opts: GpuSuiteOptions): Promise<Omit
     towers.release,
     ...e2eItems(gpu, sizes, opts),
     ...(soft ? [] : matmul),
+    ...variantItems(gpu, sizes, opts),
     ...kernelItems(gpu, sizes, opts).filter((i) => i.group === 'dense'),
     breakdownItem(gpu, sizes, opts, (b) => (breakdown = b)),
     ...trainItems(gpu, sizes, opts),
@@ -374,6 +421,7 @@ export async function runGpuSuite(gpu: Gpu, opts: GpuSuiteOptions): Promise<Omit
   if (!opts.e2e && !gpu.adapter.fallback) skipped.push({ what: 'e2e: zero-shot through the CLI (cold/warm prompt cache, all 16 tasks)', why: 'needs --video, --prompts and --vocab' });
   return {
     suite: 'gpu', budget_s: opts.budgetS, sizes, cases: attachVsPytorch(r.cases), skipped, breakdown,
+    tuning: gpu.tuning instanceof TuningTable && gpu.tuning.file ? { cache: gpu.tuning.store?.location ?? null, entries: gpu.tuning.file.entries } : null,
     machine_info: { nvidia_smi: await nvidiaSmi(), node: process.version, pytorch: probe.peer?.info ?? null, pytorch_reason: probe.reason },
   };
 }
@@ -395,6 +443,10 @@ export function formatGpuMarkdown(report: GpuReport, command: string, chartPath?
     '|---|---|---|---|---|---:|---:|---:|',
     ...towers.map((c) => `| ${c.name} | ${c.shape} | ${c.impl} | ${c.dtype} | ${c.variant} | ${c.error ? 'error¹' : fmt(c.median_ms, 2)} | ${fmt(c.items_per_s)} | ${c.vs_pytorch === undefined ? '' : `${c.vs_pytorch.toFixed(2)}×`} |`),
   ];
+  if (report.tuning?.entries.length) {
+    lines.push('', `## Kernel tuning of this adapter (${report.tuning.cache ?? 'not cached'}; ms per variant, summed over the shapes)`, '', '| family | shape class | winner | variant timings |', '|---|---|---|---|');
+    for (const e of report.tuning.entries) lines.push(`| ${e.family} | ${e.shapeClass || 'all'} | ${e.winner ?? 'none'} | ${Object.entries(e.timings_ms).map(([v, t]) => `${v} ${t === null ? 'failed' : fmt(t, 3)}`).join(', ')} |`);
+  }
   if (report.breakdown) {
     lines.push('', `## GPU time per kernel, one image-tower pass at ${report.breakdown.frames} frames (${fmt(report.breakdown.total_ms, 2)} ms in total)`, '', '| kernel | calls | ms | share |', '|---|---:|---:|---:|');
     for (const k of report.breakdown.kernels) lines.push(`| ${k.kernel} | ${k.calls} | ${fmt(k.ms, 3)} | ${(100 * k.share).toFixed(1)} % |`);

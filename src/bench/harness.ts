@@ -28,6 +28,8 @@ export interface BenchCase {
   /** Tower cases of `--suite gpu`: our items/s over PyTorch's best autocast eager items/s, same card and batch. */
   vs_pytorch?: number;
   repeats: number;
+  /** Why this case has no numbers (a variant that failed to compile or run here). */
+  error?: string;
 }
 
 export interface BenchReport {

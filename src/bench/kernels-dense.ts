@@ -1,14 +1,19 @@
 // Dense-op benchmarks at the full-size EchoCLIP shapes (ConvNeXt-Base at 224×224: channels
 // 128/256/512/1024 at 56/28/14/7; text width 512, 77 tokens, MLP 2048): linear layers with their
 // fused epilogues as the models use them, the patchify convolutions and the 7×7 depthwise conv,
-// in f32 and (where the adapter has shader-f16) with f16 storage.
+// in f32 and (where the adapter has shader-f16) with f16 storage. The depthwise conv and the fused
+// depthwise + LayerNorm time every variant of their family (the kernel-variant table).
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
 import { packConv2dWeight, patchConv2d } from '../kernels/conv2d.js';
-import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, packDepthwiseWeight, type DepthwiseTile } from '../kernels/depthwise.js';
-import { defaultMatmulVariant, linear } from '../kernels/gemm/index.js';
+import { depthwiseConv2d, packDepthwiseWeight } from '../kernels/depthwise.js';
+import { depthwiseConv2dLayerNorm, type DepthwiseLayerNormVariant } from '../kernels/depthwise-layernorm.js';
+import { linear } from '../kernels/gemm/index.js';
+import { selectGemmVariant } from '../kernels/gemm/select.js';
+import { chooseVariant } from '../kernels/variants.js';
 import type { FloatDType } from '../kernels/wgsl.js';
 import { timeGpu, type BenchCase, type TimingOptions } from './harness.js';
+import { asBenchVariants, benchVariants, variantCase, type BenchVariant } from './kernels.js';
 
 /** Deterministic small values (timing does not depend on them; NaN/denormal-free). */
 function filled(n: number): Float32Array {
@@ -72,7 +77,9 @@ export async function benchLinear(gpu: Gpu, timing: TimingOptions, cases: readon
       const run = () => void linear(x, w, bias, { gelu: c.epilogue === 'bias+gelu', scale, residual: scale ? y : undefined, out: y });
       const el = dt === 'f16' ? 2 : 4;
       const bytes = el * (c.rows * c.inF + c.outF * c.inF + c.rows * c.outF * (scale ? 2 : 1));
-      out.push(await measure(gpu, `linear ${c.label} (${c.epilogue})`, `${c.rows}x${c.inF}->${c.outF}`, dt, defaultMatmulVariant(gpu), 2 * c.rows * c.inF * c.outF, bytes, timing, run));
+      // The variant the GEMM selection gives this call (table, shape class, tuning cache).
+      const variant = selectGemmVariant(gpu, { M: c.rows, N: c.outF, K: c.inF, batch: 1, dtypes: [dt, dt] });
+      out.push(await measure(gpu, `linear ${c.label} (${c.epilogue})`, `${c.rows}x${c.inF}->${c.outF}`, dt, variant, 2 * c.rows * c.inF * c.outF, bytes, timing, run));
       for (const t of [x, w, bias, scale, y]) t?.release();
     }
   }
@@ -103,17 +110,24 @@ export async function benchPatchConv(gpu: Gpu, timing: TimingOptions, batch = 1)
       const el = dt === 'f16' ? 2 : 4;
       const flops = 2 * batch * Ho * Ho * c.Cout * c.Cin * c.k * c.k;
       const bytes = el * (x.size + w.size + y.size);
-      out.push(await measure(gpu, `conv2d ${c.label} k${c.k}s${c.k} ${c.layout}`, `${batch > 1 ? `${batch}x` : ''}${c.H}x${c.H}x${c.Cin}->${Ho}x${Ho}x${c.Cout}`, dt, `implicit gemm ${defaultMatmulVariant(gpu)}`, flops, bytes, timing, () => void patchConv2d(x, w, { inputLayout: c.layout, bias, out: y })));
+      const variant = selectGemmVariant(gpu, { M: batch * Ho * Ho, N: c.Cout, K: c.Cin * c.k * c.k, batch: 1, dtypes: [dt, dt] });
+      out.push(await measure(gpu, `conv2d ${c.label} k${c.k}s${c.k} ${c.layout}`, `${batch > 1 ? `${batch}x` : ''}${c.H}x${c.H}x${c.Cin}->${Ho}x${Ho}x${c.Cout}`, dt, `implicit gemm ${variant}`, flops, bytes, timing, () => void patchConv2d(x, w, { inputLayout: c.layout, bias, out: y })));
       for (const t of [x, w, bias, y]) t.release();
     }
   }
   return out;
 }
 
-/** The 7×7 depthwise conv of each ConvNeXt-Base stage (NHWC, pad 3, bias). */
-export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tile: Partial<DepthwiseTile> = {}, batch = 1): Promise<BenchCase[]> {
+const STAGES = [[56, 128], [28, 256], [14, 512], [7, 1024]] as const;
+
+/**
+ * The 7×7 depthwise conv of each ConvNeXt-Base stage (NHWC, pad 3, bias): the device's default
+ * variant, or each of `variants` (a launcher without a variant option: the default is switched).
+ */
+export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, variants?: readonly (string | BenchVariant)[], batch = 1): Promise<BenchCase[]> {
   const out: BenchCase[] = [];
-  for (const [H, C] of [[56, 128], [28, 256], [14, 512], [7, 1024]]) {
+  const list = asBenchVariants(variants ?? [chooseVariant(gpu, 'depthwise')]);
+  for (const [i, [H, C]] of STAGES.entries()) {
     for (const dt of dtypes(gpu)) {
       const x = Tensor.from(gpu, filled(batch * H * H * C), [batch, H, H, C], dt);
       const wp = packDepthwiseWeight(filled(C * 49), [C, 1, 7, 7]);
@@ -121,12 +135,37 @@ export async function benchDepthwise(gpu: Gpu, timing: TimingOptions, tile: Part
       const bias = Tensor.from(gpu, filled(C), [C], dt);
       const y = Tensor.empty(gpu, [batch, H, H, C], dt);
       const el = dt === 'f16' ? 2 : 4;
-      out.push(
-        await measure(gpu, 'depthwise 7x7', `${batch > 1 ? `${batch}x` : ''}${H}x${H}x${C}`, dt, depthwiseTileLabel({ ...defaultDepthwiseTile(gpu), ...tile }), 2 * 49 * batch * H * H * C, el * (2 * batch * H * H * C + 49 * C), timing, () =>
-          void depthwiseConv2d(x, w, { bias, out: y, tile }),
-        ),
-      );
+      const shape = `${batch > 1 ? `${batch}x` : ''}${H}x${H}x${C}`;
+      for (const { name: variant } of list.filter((v) => i === 0 || !v.firstOnly)) {
+        out.push(await variantCase(gpu, 'depthwise', { suite: 'kernels-dense', name: 'depthwise 7x7', shape, dtype: dt, variant }, () =>
+          measure(gpu, 'depthwise 7x7', shape, dt, variant, 2 * 49 * batch * H * H * C, el * (2 * batch * H * H * C + 49 * C), timing, () => void depthwiseConv2d(x, w, { bias, out: y }))));
+      }
       for (const t of [x, w, bias, y]) t.release();
+    }
+  }
+  return out;
+}
+
+/** ConvNeXt's conv_dw → norm (7×7 depthwise, then LayerNorm over C) at the first and last stage, every variant. */
+export async function benchDepthwiseLayerNorm(gpu: Gpu, timing: TimingOptions, variants: readonly (string | BenchVariant)[] = benchVariants(gpu, 'depthwise-layernorm'), batch = 1): Promise<BenchCase[]> {
+  const out: BenchCase[] = [];
+  const list = asBenchVariants(variants);
+  for (const [i, [H, C]] of [STAGES[0], STAGES[3]].entries()) {
+    for (const dt of dtypes(gpu)) {
+      const x = Tensor.from(gpu, filled(batch * H * H * C), [batch, H, H, C], dt);
+      const wp = packDepthwiseWeight(filled(C * 49), [C, 1, 7, 7]);
+      const w = Tensor.from(gpu, wp.data, wp.shape, dt);
+      const bias = Tensor.from(gpu, filled(C), [C], dt);
+      const lnWeight = Tensor.from(gpu, filled(C), [C]), lnBias = Tensor.from(gpu, filled(C), [C]);
+      const y = Tensor.empty(gpu, [batch, H, H, C], dt);
+      const el = dt === 'f16' ? 2 : 4;
+      const shape = `${batch > 1 ? `${batch}x` : ''}${H}x${H}x${C}`;
+      for (const { name: variant } of list.filter((v) => i === 0 || !v.firstOnly)) {
+        out.push(await variantCase(gpu, 'depthwise-layernorm', { suite: 'kernels-dense', name: 'depthwise 7x7 + layernorm', shape, dtype: dt, variant }, () =>
+          measure(gpu, 'depthwise 7x7 + layernorm', shape, dt, variant, 2 * 49 * batch * H * H * C, el * (2 * batch * H * H * C + 49 * C), timing, () =>
+            void depthwiseConv2dLayerNorm(x, w, { bias, lnWeight, lnBias, eps: 1e-6, variant: variant as DepthwiseLayerNormVariant, out: y }))));
+      }
+      for (const t of [x, w, bias, lnWeight, lnBias, y]) t.release();
     }
   }
   return out;
@@ -157,6 +196,6 @@ export function compareToMatmul(cases: readonly BenchCase[], reference: readonly
 export async function benchDense(gpu: Gpu, timing: TimingOptions): Promise<BenchCase[]> {
   const reference: BenchCase[] = [];
   for (const n of MATMUL_REFERENCE_SIZES) reference.push(...(await benchLinear(gpu, timing, [{ label: `reference ${n}³`, rows: n, inF: n, outF: n, epilogue: 'none' }])));
-  const cases = [...(await benchLinear(gpu, timing)), ...(await benchPatchConv(gpu, timing)), ...(await benchDepthwise(gpu, timing))];
+  const cases = [...(await benchLinear(gpu, timing)), ...(await benchPatchConv(gpu, timing)), ...(await benchDepthwise(gpu, timing, benchVariants(gpu, 'depthwise'))), ...(await benchDepthwiseLayerNorm(gpu, timing))];
   return [...reference, ...compareToMatmul(cases, reference)];
 }

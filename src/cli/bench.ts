@@ -4,9 +4,9 @@ import { dirname, relative } from 'node:path';
 import { requestDevice, type Gpu } from '../gpu/device.js';
 import { renderChart } from '../bench/chart.js';
 import { formatTable, type TimingOptions } from '../bench/harness.js';
-import { benchMatmul } from '../bench/kernels.js';
+import { benchMatmul, benchVariants } from '../bench/kernels.js';
 import { benchDense } from '../bench/kernels-dense.js';
-import { benchAttention, benchAvgPool, benchElementwise, benchLayerNorm, benchSoftmax } from '../bench/kernels-misc.js';
+import { benchAttention, benchAvgPool, benchElementwise, benchL2Norm, benchLayerNorm, benchSoftmax } from '../bench/kernels-misc.js';
 import { comparePeers, PEERS, type PeerImpl, type ReportCase } from '../bench/peers/compare.js';
 import { kernelCases } from '../bench/peers/kernel-cases.js';
 import { formatResultsMarkdown, type PeerReport, type Skipped } from '../bench/peers/report.js';
@@ -21,7 +21,8 @@ import { interruptedSkip, onInterrupt } from './interrupt.js';
 import type { Precision } from '../autograd/tape.js';
 import { ECHOCLIP_CONFIG, type ClipConfig } from '../models/config.js';
 import { UsageError } from '../errors.js';
-import { flagInt, flagString, parseArgs } from './args.js';
+import { flagInt, flagNumber, flagString, parseArgs } from './args.js';
+import { formatTuning, loadTuning, tableFamilies, tuneAndCache } from '../kernels/tuning.js';
 
 // 'gpu' is not part of 'all': it is its own budgeted run (`--budget`), sized for real GPUs.
 const SUITES = ['kernels', 'models', 'memory', 'e2e', 'train', 'all', 'gpu'] as const;
@@ -49,20 +50,27 @@ interface SuiteContext {
   log: (line: string) => void;
 }
 
-/** Our kernel variants (no peers): every family's variants at the full-size shapes. */
+/**
+ * Our kernel variants (no peers): every variant of every family in the kernel-variant table at the
+ * full-size shapes, side by side in one run. Software adapters time the variants that no profile
+ * defaults to at each family's first shape only (benchVariants), which keeps `--suite all` there
+ * within its budget; real GPUs time every variant at every shape.
+ */
 async function kernelVariants(s: SuiteContext): Promise<ReportCase[]> {
   const { gpu, timing } = s;
   // On software adapters the 202-prompt batches take minutes per kernel; they run on real GPUs.
   const text = gpu.adapter.fallback ? [1] : [1, 202];
   if (gpu.adapter.fallback) s.skipped.push({ what: 'kernel variants at 202 prompts (softmax, attention)', why: 'software adapter: batch 1 only, to keep --suite all under 20 minutes' });
+  if (gpu.adapter.fallback) s.skipped.push({ what: 'kernel variants that no profile defaults to, beyond each family\'s first shape', why: 'software adapter: each is a pipeline compile and seconds per shape; real GPUs run them at every shape' });
   const families: [string, () => Promise<ReportCase[]>][] = [
-    ['matmul', () => benchMatmul(gpu, [256, 512, 1024], ['regblock', 'tiled'], timing)],
-    ['dense (linear, patch conv, depthwise)', () => benchDense(gpu, timing)],
+    ['matmul', () => benchMatmul(gpu, [256, 512, 1024], benchVariants(gpu, 'matmul'), timing)],
+    ['dense (linear, patch conv, depthwise, depthwise + layernorm)', () => benchDense(gpu, timing)],
     ['layernorm', () => benchLayerNorm(gpu, timing)],
     ['elementwise', () => benchElementwise(gpu, timing)],
     ['softmax', () => benchSoftmax(gpu, timing, text)],
     ['attention', () => benchAttention(gpu, timing, text)],
-    ['avgpool', () => benchAvgPool(gpu, timing)],
+    ['pooling (avg, EOT)', () => benchAvgPool(gpu, timing)],
+    ['l2norm', () => benchL2Norm(gpu, timing)],
   ];
   const cases: ReportCase[] = [];
   for (const [what, run] of families) {
@@ -153,9 +161,42 @@ async function gpuSuite(args: ReturnType<typeof parseArgs>, gpu: Gpu, s: SuiteCo
   return 0;
 }
 
-/** `echoclip bench [--suite kernels|models|e2e|train|all|gpu] [--budget S] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`. */
+/**
+ * `echoclip bench --tune [--families LIST] [--budget S] [--cache-dir DIR] [--json] [--out FILE]`: the per-adapter
+ * kernel-variant search (src/kernels/tuning.ts) on this adapter — software adapters included, as it
+ * was asked for — written to the tuning cache that model loads read.
+ */
+async function tuneCommand(args: ReturnType<typeof parseArgs>): Promise<number> {
+  const budgetS = flagNumber(args, 'budget', 'bench', 60);
+  if (!(budgetS > 0)) throw new UsageError('echoclip bench --budget', `${budgetS} is not a positive number of seconds`);
+  const families = parseList(flagString(args, 'families'), '--families', (f) => tableFamilies().includes(f as never), tableFamilies().join(', '));
+  const gpu = await requestDevice({ adapter: flagString(args, 'device') });
+  const log = (l: string) => process.stderr.write(`bench: ${l}\n`);
+  try {
+    log(`tuning on ${gpu.adapter.description} (${gpu.adapter.runtime}, kernels: ${gpu.kernelProfile}); budget ${budgetS} s`);
+    const r = await tuneAndCache(gpu, { budgetS, cacheDir: flagString(args, 'cache-dir'), log, ...(families.length ? { only: (f: string) => families.includes(f) } : {}) });
+    process.stderr.write(formatTuning(r.file, r.search));
+    log(`${r.search.entries.length} choices measured in ${r.search.seconds.toFixed(1)} s; cache: ${r.written ?? 'not written'}`);
+    const json = JSON.stringify({ cache: r.written, seconds: r.search.seconds, measured: r.search.entries.length, ...r.file }, null, 1);
+    const out = flagString(args, 'out');
+    if (out) {
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, json + '\n');
+    }
+    if (args.flags.has('json')) process.stdout.write(json + '\n');
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}
+
+/** `echoclip bench [--suite kernels|models|e2e|train|all|gpu] [--budget S] [--json] [--out RESULT.json] [--md TABLE.md] [--peers LIST]`, or `--tune`. */
 export async function benchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value', 'train-batches': 'value', precision: 'value', budget: 'value' }, 'bench');
+  const args = parseArgs(argv, { suite: 'value', json: 'switch', out: 'value', md: 'value', chart: 'value', device: 'value', repeats: 'value', warmup: 'value', frames: 'value', peers: 'value', video: 'value', prompts: 'value', vocab: 'value', tasks: 'value', 'train-batches': 'value', precision: 'value', budget: 'value', tune: 'switch', families: 'value', 'cache-dir': 'value' }, 'bench');
+  if (args.flags.has('tune')) {
+    if (args.flags.has('suite')) throw new UsageError('echoclip bench --tune', 'runs the tuning search alone', { hint: 'run `echoclip bench --tune` first, then `echoclip bench --suite …` (suites read the tuning cache)' });
+    return tuneCommand(args);
+  }
   const suite = (flagString(args, 'suite') ?? 'kernels') as Suite;
   if (!(SUITES as readonly string[]).includes(suite)) throw new UsageError('echoclip bench', `unknown suite '${suite}'`, { hint: `one of ${SUITES.join(', ')}` });
   const peers = parsePeers(flagString(args, 'peers'));
@@ -167,6 +208,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (args.flags.has('budget') && suite !== 'gpu') throw new UsageError('echoclip bench --budget', `only --suite gpu is budgeted (got --suite ${suite})`);
   const loadStart = loadavg();
   const gpu = await requestDevice({ adapter: flagString(args, 'device') });
+  // Suites measure what users get: the variants the tuning cache picked (never searching here;
+  // `--suite gpu` tunes first, as a model load would).
+  await loadTuning(gpu, { cacheDir: flagString(args, 'cache-dir'), log: (l) => process.stderr.write(`bench: ${l}\n`) });
   const soft = gpu.adapter.fallback;
   // Software adapters: few repeats, bounded per case, so `--suite all` stays under 20 minutes.
   // The gpu suite bounds each case to seconds: its budget covers dozens of cases.

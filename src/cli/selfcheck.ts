@@ -8,19 +8,21 @@ import { interruptedSkip, onInterrupt } from './interrupt.js';
 import { flagNumber, flagString, parseArgs } from './args.js';
 import { writeFileAtomic } from './common.js';
 
-const USAGE = `usage: echoclip selfcheck [--device D] [--budget SECONDS] [--json] [--out FILE] [--fixtures DIR]
-                          [--only kernels,models,train,pytorch] [--torch auto|off] [--quick]
+const USAGE = `usage: echoclip selfcheck [--device D] [--budget SECONDS] [--json] [--out FILE] [--md FILE]
+                          [--fixtures DIR] [--only kernels,models,train,pytorch] [--torch auto|off] [--quick]
 
-Correctness on this adapter: every kernel variant either kernel profile selects (f32 and, with
-shader-f16, f16 storage) against float64 CPU references on fresh random inputs with poisoned
-outputs, the tiny EchoCLIP / EchoCLIP-R forward and a training step against the PyTorch goldens,
+Correctness on this adapter: every kernel variant of the variant table the adapter can run (f32
+and, with shader-f16, f16 storage; experimental ones with ECHOCLIP_EXPERIMENTAL_KERNELS=1) against
+float64 CPU references on fresh random inputs with poisoned outputs, the tiny EchoCLIP / EchoCLIP-R forward and a training step against the PyTorch goldens,
 kernels at full-size shapes, then the full-size model against PyTorch (when python3 + torch exist).
 Checks run in that order; with --budget, checks not started in time are listed as skipped.
 
   --fixtures DIR  the fixture directory or a pack from scripts/selfcheck-pack.mjs
                   (default: $ECHOCLIP_FIXTURES, else ../shared/fixtures; none: model checks skipped)
-  --quick         odd-shape kernels and the tiny models only
+  --quick         odd-shape kernels (variants no profile defaults to: one shape per family)
+                  and the tiny models only
   --json          print the report (JSON) on stdout; --out FILE writes it to FILE
+  --md FILE       the variant-status table (which variant ran and passed here) as Markdown
 
 exit code: 0 every check run passed and none was cut by the budget; 1 a check failed;
            3 every check run passed but the budget cut some`;
@@ -33,7 +35,7 @@ export async function selfcheckCommand(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const args = parseArgs(argv, { device: 'value', budget: 'value', json: 'switch', out: 'value', fixtures: 'value', only: 'value', torch: 'value', quick: 'switch' }, 'selfcheck');
+  const args = parseArgs(argv, { device: 'value', budget: 'value', json: 'switch', out: 'value', md: 'value', fixtures: 'value', only: 'value', torch: 'value', quick: 'switch' }, 'selfcheck');
   const budget = flagString(args, 'budget') === undefined ? undefined : flagNumber(args, 'budget', 'selfcheck', 0);
   if (budget !== undefined && budget <= 0) throw new UsageError('echoclip selfcheck', `--budget must be a positive number of seconds, got ${budget}`);
   const only = flagString(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -78,10 +80,33 @@ function emit(args: ReturnType<typeof parseArgs>, report: SelfcheckReport, sync:
   process.stderr.write(formatTable(report));
   const json = JSON.stringify(report, null, 1) + '\n';
   if (args.flags.has('json')) process.stdout.write(json);
+  const md = flagString(args, 'md');
+  if (md) writeFileSync(md, formatVariantMarkdown(report));
   const out = flagString(args, 'out');
   if (!out) return;
   if (sync) writeFileSync(out, json);
   else return writeFileAtomic(out, json);
+}
+
+/** One line per variant of the table: its status here, checks passed, where it is the default. */
+export function formatVariantStatus(r: SelfcheckReport): string {
+  const rows = (r.variants ?? []).map((v) => [`${v.family}/${v.variant}`, v.status, v.available ? `${v.passed}/${v.checks}` : '', v.available ? (v.defaultOn === 'none' ? '' : `default on ${v.defaultOn}`) : (v.reason ?? '')]);
+  const width = rows.length ? [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i].length))) : [0, 0, 0];
+  return `variant status (checks passed):\n${rows.map((row) => `  ${row.map((v, i) => (i < 3 ? v.padEnd(width[i]) : v)).join('  ').trimEnd()}\n`).join('')}`;
+}
+
+/** The variant-status table as Markdown rows for src/kernels/README.md ("which variant passed where"). */
+export function formatVariantMarkdown(r: SelfcheckReport): string {
+  const a = r.adapter;
+  const where = `${a.description} (${a.runtime}${a.fallback ? ', software' : ''})`;
+  const lines = [
+    `Kernel variants on ${where}, \`echoclip selfcheck\` of ${r.started} (${r.pass ? 'PASS' : 'FAIL'}):`,
+    '',
+    '| family | variant | adapter | status | checks passed | default on / why unavailable |',
+    '|---|---|---|---|---:|---|',
+    ...(r.variants ?? []).map((v) => `| ${v.family} | ${v.variant}${v.experimental ? ' (experimental)' : ''} | ${where} | ${v.status} | ${v.available ? `${v.passed}/${v.checks}` : ''} | ${v.available ? v.defaultOn : (v.reason ?? '')} |`),
+  ];
+  return lines.join('\n') + '\n';
 }
 
 /** The human table: one line per check with its max abs error, failures first in the summary. */
@@ -94,6 +119,7 @@ export function formatTable(r: SelfcheckReport): string {
   const failed = r.checks.filter((c) => !c.pass);
   for (const f of failed) s += `FAIL ${f.group} ${f.name} [${f.variant}, ${f.dtype}, ${f.shape}, seed ${f.seed ?? '-'}]: ${f.error ?? `max ${f.tolKind} err ${f.tolKind === 'rel' ? f.maxRelErr : f.maxAbsErr} > tol ${f.tol}`}\n`;
   for (const k of r.skipped) s += `skipped: ${k.what} (${k.why})\n`;
+  s += formatVariantStatus(r);
   s += `selfcheck: ${r.checks.length - failed.length}/${r.checks.length} passed, ${r.skipped.length} skipped, ${r.seconds.toFixed(1)} s — ${r.pass ? 'PASS' : 'FAIL'}\n`;
   return s;
 }

@@ -9,15 +9,20 @@
 //   reduction (real GPUs: a lone thread per 1024-wide row would leave the machine idle).
 //   Measured on lavapipe in GB of traffic per CPU-second: 'row' 0.8 / 0.5 / 1.2 on [3136, 128] /
 //   [196, 512] / [15554, 512], 'workgroup' 0.10 / 0.27 / 0.35 (its barriers serialise the lanes).
+//   'subgroup' (where the device has subgroups; the real-GPU default then): the same 64-wide
+//   workgroup per row, its sums through subgroupAdd plus one small workgroup step across the
+//   subgroups (2 barriers per sum and 1 per row instead of the tree's 8 per sum). One WGSL body
+//   serves all three variants.
 // - layerNorm2dNCHW: LayerNorm2d over C of an NCHW tensor (channels-first), one invocation per
 //   (n, h, w) position; neighbouring invocations read neighbouring addresses for every channel.
 // x and out may be f16 (where the adapter has shader-f16); weight and bias are f32.
 import { ShapeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
-import { checkFloatTensor, f32Bits, foldWorkgroups, packParams, wgslEnableF16, wgslFloatType, wgslParamsStruct, wgslStorage, wgslWorkgroupReduce, type FloatDType, wgslFoldedMain } from './wgsl.js';
+import { chooseVariant } from './variants.js';
+import { checkFloatTensor, checkSubgroups, f32Bits, foldWorkgroups, packParams, wgslEnableF16, wgslEnableSubgroups, wgslFloatType, wgslParamsStruct, wgslRowLoop, wgslStorage, type FloatDType, wgslFoldedMain } from './wgsl.js';
 
-export type RowVariant = 'row' | 'workgroup';
+export type RowVariant = 'row' | 'workgroup' | 'subgroup';
 
 export interface LayerNormOptions {
   /** 1e-6 for timm (image tower), 1e-5 for nn.LayerNorm (text tower). Default 1e-5. */
@@ -30,11 +35,12 @@ export interface LayerNormOptions {
 }
 
 const PARAMS = wgslParamsStruct('Params', ['rows', 'C', 'eps', 'inner']);
-const ROW_WG = 64;
+/** Invocations per workgroup: rows per workgroup in 'row' (and channels-first), invocations per row otherwise. */
 const WG = 64;
 
-export function defaultRowVariant(gpu: Gpu): RowVariant {
-  return gpu.kernelProfile === 'software' ? 'row' : 'workgroup';
+/** The row variant of LayerNorm (or of softmax: its own table family) on this device. */
+export function defaultRowVariant(gpu: Gpu, family: 'layernorm' | 'softmax' = 'layernorm'): RowVariant {
+  return chooseVariant<RowVariant>(gpu, family);
 }
 
 interface LnKey {
@@ -48,6 +54,7 @@ function lnBindings(k: LnKey): string {
   const w = k.vec ? 'vec4f' : 'f32';
   return (
     wgslEnableF16(k.inT === 'f16' || k.outT === 'f16') +
+    wgslEnableSubgroups(k.variant === 'subgroup') +
     PARAMS.code +
     wgslStorage(0, 'X', `array<${wgslFloatType(k.inT, k.vec)}>`, 'read') +
     wgslStorage(1, 'W', `array<${w}>`, 'read') +
@@ -68,7 +75,7 @@ fn hsum(v: ${V}) -> f32 { return ${hsum}; }
 `;
   if (k.variant === 'channels-first') {
     // p.C channels, p.inner = H·W; invocation per (n, s): element (n, c, s) at (n·C + c)·inner + s.
-    return common + `${wgslFoldedMain(ROW_WG)}  let pos = gid;
+    return common + `${wgslFoldedMain(WG)}  let pos = gid;
   if (pos >= p.rows) { return; }
   let n = pos / p.inner;
   let s = pos % p.inner;
@@ -88,32 +95,20 @@ fn hsum(v: ${V}) -> f32 { return ${hsum}; }
   }
   // Row-major rows of p.C values; with vec the row is p.C/4 vec4s.
   const n = k.vec ? 'p.C / 4u' : 'p.C';
-  if (k.variant === 'row') {
-    return common + `${wgslFoldedMain(ROW_WG)}  let row = gid;
-  if (row >= p.rows) { return; }
-  let n = ${n};
-  let base = row * n;
-  var sum = 0.0;
-  for (var i = 0u; i < n; i++) { sum += hsum(ld(base + i)); }
-  let mean = sum / f32(p.C);
-  var sq = 0.0;
-  for (var i = 0u; i < n; i++) { let d = ld(base + i) - mean; sq += hsum(d * d); }
-  let rstd = inverseSqrt(sq / f32(p.C) + bitcast<f32>(p.eps));
-  for (var i = 0u; i < n; i++) { Y[base + i] = ${OV}((ld(base + i) - mean) * rstd * W[i] + Bv[i]); }
-}
-`;
-  }
-  return common + wgslWorkgroupReduce(WG) + `${wgslFoldedMain(WG)}  let row = wg_id;
-  if (row >= p.rows) { return; } // uniform per workgroup, so the barriers below stay uniform
+  // One body for every row variant: 'row' loops serially, the others split the row over a workgroup.
+  const r = wgslRowLoop(k.variant, WG);
+  return common + r.code + `${wgslFoldedMain(WG)}  let row = ${r.row};
+  if (row >= p.rows) { return; } // uniform per workgroup in the workgroup variants: their barriers stay uniform
+  ${r.init}
   let n = ${n};
   let base = row * n;
   var s = 0.0;
-  for (var i = lid; i < n; i += ${WG}u) { s += hsum(ld(base + i)); }
-  let mean = wg_sum(s, lid) / f32(p.C);
+  ${r.loop('i', 'n')} { s += hsum(ld(base + i)); }
+  let mean = ${r.sum('s')} / f32(p.C);
   var sq = 0.0;
-  for (var i = lid; i < n; i += ${WG}u) { let d = ld(base + i) - mean; sq += hsum(d * d); }
-  let rstd = inverseSqrt(wg_sum(sq, lid) / f32(p.C) + bitcast<f32>(p.eps));
-  for (var i = lid; i < n; i += ${WG}u) { Y[base + i] = ${OV}((ld(base + i) - mean) * rstd * W[i] + Bv[i]); }
+  ${r.loop('i', 'n')} { let d = ld(base + i) - mean; sq += hsum(d * d); }
+  let rstd = inverseSqrt(${r.sum('sq')} / f32(p.C) + bitcast<f32>(p.eps));
+  ${r.loop('i', 'n')} { Y[base + i] = ${OV}((ld(base + i) - mean) * rstd * W[i] + Bv[i]); }
 }
 `;
 }
@@ -142,9 +137,10 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, opts: LayerNo
   if (rows === 0) return out;
   const gpu = x.gpu;
   const variant = opts.variant ?? defaultRowVariant(gpu);
+  checkSubgroups(gpu, variant, 'layerNorm');
   const vec = C % 4 === 0 && [x, weight, bias, out].every((t) => t.byteOffset % 16 === 0);
   const key: LnKey = { variant, inT: x.dtype as FloatDType, outT: out.dtype as FloatDType, vec };
-  const count = variant === 'row' ? Math.ceil(rows / ROW_WG) : rows;
+  const count = variant === 'row' ? Math.ceil(rows / WG) : rows;
   gpu.dispatch({
     kernel: { name: `layernorm/${variant}`, code: layerNormWgsl(key), storage: ['read', 'read', 'read', 'read_write'], uniformBytes: PARAMS.bytes },
     bindings: [x, weight, bias, out],
@@ -169,7 +165,7 @@ export function layerNorm2dNCHW(x: Tensor, weight: Tensor, bias: Tensor, opts: O
     kernel: { name: 'layernorm/channels-first', code: layerNormWgsl(key), storage: ['read', 'read', 'read', 'read_write'], uniformBytes: PARAMS.bytes },
     bindings: [x, weight, bias, out],
     uniforms: packParams(PARAMS.bytes, [positions, C, f32Bits(opts.eps ?? 1e-5), H * W]),
-    workgroups: foldWorkgroups(Math.ceil(positions / ROW_WG), gpu.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: foldWorkgroups(Math.ceil(positions / WG), gpu.limits.maxComputeWorkgroupsPerDimension),
   });
   return out;
 }

@@ -2,16 +2,19 @@
 // (project out the radial component) and argmax/EOT pooling (route dy to the pooled position).
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
-import { dispatchItems, f32Bits, wgslFoldedMain, wgslParamsStruct, wgslStorage } from './wgsl.js';
+import { defaultL2NormVariant, type L2NormVariant } from './pooling.js';
+import { checkSubgroups, dispatchItems, f32Bits, wgslEnableSubgroups, wgslFoldedMain, wgslParamsStruct, wgslRowLoop, wgslStorage } from './wgsl.js';
 
 const PARAMS = wgslParamsStruct('Params', ['n', 'C', 'inner', 'eps']);
+/** dispatchItems' workgroup size; the subgroup L2 runs one such workgroup per row. */
+const WG = 64;
 
-function kernel(body: string, ins: [string, string][]): string {
-  let code = PARAMS.code;
+function kernel(body: string, ins: [string, string][], prelude = ''): string {
+  let code = prelude + PARAMS.code;
   ins.forEach(([name, type], i) => (code += wgslStorage(i, name, type, 'read')));
   code += wgslStorage(ins.length, 'Dx', 'array<f32>', 'read_write');
   code += `@group(0) @binding(${ins.length + 1}) var<uniform> p: Params;\n`;
-  return code + wgslFoldedMain(64) + body + '}\n';
+  return code + wgslFoldedMain(WG) + body + '}\n';
 }
 
 const AVG = kernel(
@@ -23,25 +26,28 @@ const AVG = kernel(
   [['Dy', 'array<f32>']],
 );
 
-// One invocation per row: dx = (dy − y (y·dy)) / max(‖x‖, eps), or dy / eps below eps.
-const L2 = kernel(
-  `  if (gid >= p.n) { return; }
-  let base = gid * p.C;
+// dx = (dy − y (y·dy)) / max(‖x‖, eps), or dy / eps below eps (both row sums are taken first, so
+// the workgroup variant has no early return before its barriers). One body for both variants: an
+// invocation per row, or a workgroup per row (wg_sum through subgroups).
+function l2Wgsl(variant: L2NormVariant): string {
+  const r = wgslRowLoop(variant, WG);
+  return kernel(
+    `  let row = ${r.row};
+  if (row >= p.n) { return; }
+  ${r.init}
+  let base = row * p.C;
   var ss = 0.0;
-  for (var c = 0u; c < p.C; c++) { ss += X[base + c] * X[base + c]; }
-  let nrm = sqrt(ss);
+  var xd = 0.0;
+  ${r.loop('c', 'p.C')} { ss += X[base + c] * X[base + c]; xd += X[base + c] * Dy[base + c]; }
+  let nrm = sqrt(${r.sum('ss')});
+  let yd = ${r.sum('xd')} / nrm;
   let eps = bitcast<f32>(p.eps);
-  if (nrm <= eps) {
-    for (var c = 0u; c < p.C; c++) { Dx[base + c] = Dy[base + c] / eps; }
-    return;
-  }
-  var yd = 0.0;
-  for (var c = 0u; c < p.C; c++) { yd += X[base + c] * Dy[base + c]; }
-  yd /= nrm;
-  for (var c = 0u; c < p.C; c++) { Dx[base + c] = (Dy[base + c] - X[base + c] / nrm * yd) / nrm; }
+  ${r.loop('c', 'p.C')} { Dx[base + c] = select((Dy[base + c] - X[base + c] / nrm * yd) / nrm, Dy[base + c] / eps, nrm <= eps); }
 `,
-  [['X', 'array<f32>'], ['Dy', 'array<f32>']],
-);
+    [['X', 'array<f32>'], ['Dy', 'array<f32>']],
+    wgslEnableSubgroups(variant === 'subgroup') + r.code,
+  );
+}
 
 // Every element of dx [B, T, D]: dy[b] at the first position of the row's largest id, else 0.
 const EOT = kernel(
@@ -67,13 +73,17 @@ export function globalAvgPoolBackward(dy: Tensor, inputShape: readonly number[])
 }
 
 /** dx of y = x / max(‖x‖₂, eps) over the last axis (F.normalize). */
-export function l2NormalizeBackward(x: Tensor, dy: Tensor, opts: { eps?: number } = {}): Tensor {
+export function l2NormalizeBackward(x: Tensor, dy: Tensor, opts: { eps?: number; variant?: L2NormVariant } = {}): Tensor {
   const C = x.shape[x.shape.length - 1] ?? 0;
   if (x.dtype !== 'f32' || dy.dtype !== 'f32' || dy.size !== x.size || C === 0) {
     throw new ShapeError('l2NormalizeBackward', `expects f32 x and dy of the same shape, got ${x.dtype} [${x.shape.join(', ')}] and ${dy.dtype} [${dy.shape.join(', ')}]`);
   }
+  const variant = opts.variant ?? defaultL2NormVariant(x.gpu);
+  checkSubgroups(x.gpu, variant, 'l2NormalizeBackward');
+  const rows = x.size / C;
   const dx = Tensor.empty(x.gpu, x.shape, 'f32', 'l2norm.dx');
-  dispatchItems(x.gpu, 'l2norm-backward', L2, [x, dy, dx], 1, PARAMS, [x.size / C, C, 1, f32Bits(opts.eps ?? 1e-12)], x.size / C);
+  // dispatchItems counts invocations: WG per row for the subgroup variant.
+  dispatchItems(x.gpu, `l2norm-backward/${variant}`, l2Wgsl(variant), [x, dy, dx], 1, PARAMS, [rows, C, 1, f32Bits(opts.eps ?? 1e-12)], variant === 'row' ? rows : rows * WG);
   return dx;
 }
 

@@ -2,12 +2,13 @@
 // optionally causal: for scores [..., T, T] row i keeps columns j <= i and writes exact zeros for
 // j > i (softmax(x + mask) with -inf above the diagonal, as open_clip's attention mask does).
 // Variants as for LayerNorm: 'row' (one invocation per row; software adapters) and 'workgroup'
-// (64 invocations per row with workgroup reductions; real GPUs). On lavapipe, causal
+// (64 invocations per row with workgroup reductions; real GPUs), and 'subgroup' (the same body
+// with subgroupMax/Add reductions; real GPUs with subgroups). On lavapipe, causal
 // [1616, 77, 77]: 'row' 1.1 GB of traffic per CPU-second, 'workgroup' 0.08.
 import { ShapeError } from '../errors.js';
 import { Tensor } from '../gpu/tensor.js';
 import { defaultRowVariant, type RowVariant } from './layernorm.js';
-import { checkFloatTensor, f32Bits, foldWorkgroups, packParams, wgslEnableF16, wgslFloatType, wgslParamsStruct, wgslStorage, wgslWorkgroupReduce, type FloatDType, wgslFoldedMain } from './wgsl.js';
+import { checkFloatTensor, checkSubgroups, f32Bits, foldWorkgroups, packParams, wgslEnableF16, wgslEnableSubgroups, wgslFloatType, wgslParamsStruct, wgslRowLoop, wgslStorage, type FloatDType, wgslFoldedMain } from './wgsl.js';
 
 export interface SoftmaxOptions {
   /** Mask j > i on [..., T, T] scores. */
@@ -19,7 +20,7 @@ export interface SoftmaxOptions {
 }
 
 const PARAMS = wgslParamsStruct('Params', ['rows', 'C', 'T', 'scale']);
-const ROW_WG = 64;
+/** Rows per workgroup in 'row', invocations per row in the workgroup variants. */
 const WG = 64;
 
 /** WGSL for one softmax configuration (exported for tests). */
@@ -27,6 +28,7 @@ export function softmaxWgsl(variant: RowVariant, dtype: FloatDType, causal: bool
   const T = wgslFloatType(dtype, false);
   const head =
     wgslEnableF16(dtype === 'f16') +
+    wgslEnableSubgroups(variant === 'subgroup') +
     PARAMS.code +
     wgslStorage(0, 'X', `array<${T}>`, 'read') +
     wgslStorage(1, 'Y', `array<${T}>`, 'read_write') +
@@ -35,31 +37,20 @@ fn ld(i: u32) -> f32 { return f32(X[i]) * bitcast<f32>(p.scale); }
 `;
   // Number of unmasked columns of a row: causal rows of [.., T, T] keep j <= row % T.
   const lim = causal ? '(row % p.T) + 1u' : 'p.C';
-  if (variant === 'row') {
-    return head + /* wgsl */ `${wgslFoldedMain(ROW_WG)}  let row = gid;
-  if (row >= p.rows) { return; }
-  let base = row * p.C;
-  let lim = ${lim};
-  var m = ld(base);
-  for (var j = 1u; j < lim; j++) { m = max(m, ld(base + j)); }
-  var s = 0.0;
-  for (var j = 0u; j < lim; j++) { s += exp(ld(base + j) - m); }
-  let inv = 1.0 / s;
-  for (var j = 0u; j < p.C; j++) { Y[base + j] = ${T}(select(0.0, exp(ld(base + j) - m) * inv, j < lim)); }
-}
-`;
-  }
-  return head + wgslWorkgroupReduce(WG) + /* wgsl */ `${wgslFoldedMain(WG)}  let row = wg_id;
-  if (row >= p.rows) { return; } // uniform per workgroup
+  // One body for every row variant: 'row' loops serially, the others split the row over a workgroup.
+  const r = wgslRowLoop(variant, WG);
+  return head + r.code + /* wgsl */ `${wgslFoldedMain(WG)}  let row = ${r.row};
+  if (row >= p.rows) { return; } // uniform per workgroup in the workgroup variants
+  ${r.init}
   let base = row * p.C;
   let lim = ${lim};
   var m = -3.4028234e38;
-  for (var j = lid; j < lim; j += ${WG}u) { m = max(m, ld(base + j)); }
-  m = wg_max(m, lid);
+  ${r.loop('j', 'lim')} { m = max(m, ld(base + j)); }
+  m = ${r.max('m')};
   var s = 0.0;
-  for (var j = lid; j < lim; j += ${WG}u) { s += exp(ld(base + j) - m); }
-  let inv = 1.0 / wg_sum(s, lid);
-  for (var j = lid; j < p.C; j += ${WG}u) { Y[base + j] = ${T}(select(0.0, exp(ld(base + j) - m) * inv, j < lim)); }
+  ${r.loop('j', 'lim')} { s += exp(ld(base + j) - m); }
+  let inv = 1.0 / ${r.sum('s')};
+  ${r.loop('j', 'p.C')} { Y[base + j] = ${T}(select(0.0, exp(ld(base + j) - m) * inv, j < lim)); }
 }
 `;
 }
@@ -77,12 +68,13 @@ export function softmax(x: Tensor, opts: SoftmaxOptions = {}): Tensor {
   if (out.dtype !== x.dtype || out.size !== x.size) throw new ShapeError('softmax out', `must be ${x.dtype} with ${x.size} values, got ${out.dtype} [${out.shape.join(', ')}]`);
   const rows = C === 0 ? 0 : x.size / C;
   if (rows === 0) return out;
-  const variant = opts.variant ?? defaultRowVariant(gpu);
+  const variant = opts.variant ?? defaultRowVariant(gpu, 'softmax');
+  checkSubgroups(gpu, variant, 'softmax');
   gpu.dispatch({
     kernel: { name: `softmax/${variant}${causal ? '-causal' : ''}`, code: softmaxWgsl(variant, x.dtype as FloatDType, causal), storage: ['read', 'read_write'], uniformBytes: PARAMS.bytes },
     bindings: [x, out],
     uniforms: packParams(PARAMS.bytes, [rows, C, T, f32Bits(opts.scale ?? 1)]),
-    workgroups: foldWorkgroups(variant === 'row' ? Math.ceil(rows / ROW_WG) : rows, gpu.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: foldWorkgroups(variant === 'row' ? Math.ceil(rows / WG) : rows, gpu.limits.maxComputeWorkgroupsPerDimension),
   });
   return out;
 }

@@ -11,7 +11,7 @@
 //   bundle's selfcheck has passed on a real GPU of that vendor (see the table in src/kernels/README.md).
 import type { Gpu, KernelProfile } from '../gpu/device.js';
 
-export type KernelFamily = 'matmul' | 'layernorm' | 'softmax' | 'attention' | 'depthwise' | 'pooling' | 'l2norm';
+export type KernelFamily = 'matmul' | 'layernorm' | 'softmax' | 'attention' | 'depthwise' | 'depthwise-layernorm' | 'pooling' | 'l2norm';
 
 /** Adapter capabilities a variant may need ('subgroup-matrix': Dawn's chromium-experimental-subgroup-matrix). */
 export type VariantNeed = 'shader-f16' | 'subgroups' | 'subgroup-matrix';
@@ -33,14 +33,32 @@ export interface KernelVariant {
  * has the device's profile is the default. Families without an entry here have a single kernel.
  */
 export const KERNEL_VARIANTS: readonly KernelVariant[] = [
+  { family: 'matmul', name: 'subgroup-matrix', needs: ['subgroup-matrix', 'subgroups', 'shader-f16'], defaultOn: ['gpu'], experimental: true, summary: 'tensor cores: 64×64 tile, 4 subgroups × 32×32 blocks of adapter-sized f16 fragments (f32 accumulation where offered), K-slices of 32 staged as f16' },
   { family: 'matmul', name: 'regblock', needs: [], defaultOn: ['software'], summary: '8×4 outputs per invocation in registers, no workgroup memory' },
   { family: 'matmul', name: 'tiled', needs: [], defaultOn: ['gpu'], summary: '64×64 tile per 16×16 workgroup, 4×4 per invocation, K-slices of 16 in workgroup memory' },
+  // Shape-dependent GPU variants: no profile default; gemm/select.ts picks them by shape class on the 'gpu' profile.
+  { family: 'matmul', name: 'tiled128', needs: [], defaultOn: [], summary: '128×128 tile, 8×8 per invocation, vec4 loads, double-buffered K-slices of 8 (16 KiB)' },
+  { family: 'matmul', name: 'tiled128-f16', needs: ['shader-f16'], defaultOn: [], summary: 'tiled128 for f16 A and B: f16 staging (K-slices of 16), vec4<f16> products summed in f16 over 4 k, f32 accumulators and epilogue' },
+  { family: 'matmul', name: 'splitk', needs: [], defaultOn: [], summary: 'K split over up to 16 grid slices (64×128 tiles) into f32 partials, then a summing pass with the fused epilogue' },
   { family: 'layernorm', name: 'row', needs: [], defaultOn: ['software'], summary: 'one invocation per row' },
+  { family: 'layernorm', name: 'subgroup', needs: ['subgroups'], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, subgroupAdd/Max plus one workgroup-memory step across subgroups' },
   { family: 'layernorm', name: 'workgroup', needs: [], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, workgroup-memory tree' },
   { family: 'softmax', name: 'row', needs: [], defaultOn: ['software'], summary: 'one invocation per row' },
+  { family: 'softmax', name: 'subgroup', needs: ['subgroups'], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, subgroupAdd/Max plus one workgroup-memory step across subgroups' },
   { family: 'softmax', name: 'workgroup', needs: [], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, workgroup-memory tree' },
   { family: 'attention', name: 'rowblock', needs: [], defaultOn: ['software'], summary: 'queries per invocation, online softmax in registers' },
+  { family: 'attention', name: 'subgroup', needs: ['subgroups'], defaultOn: ['gpu'], summary: 'a subgroup per query, its lanes split the keys (online softmax per lane, merged by subgroupMax/Add)' },
   { family: 'attention', name: 'tiled', needs: [], defaultOn: ['gpu'], summary: 'key tiles staged in workgroup memory' },
+  { family: 'pooling', name: 'subgroup', needs: ['subgroups'], defaultOn: ['gpu'], summary: 'avg pool: a subgroup per output, lanes split H·W; EOT: a workgroup per row, argmax by subgroupAdd/Max plus one workgroup-memory step across subgroups' },
+  { family: 'pooling', name: 'invocation', needs: [], defaultOn: ['software', 'gpu'], summary: 'one invocation per output element' },
+  { family: 'l2norm', name: 'subgroup', needs: ['subgroups'], defaultOn: ['gpu'], summary: 'one 64-wide workgroup per row, subgroupAdd/Max plus one workgroup-memory step across subgroups' },
+  { family: 'l2norm', name: 'row', needs: [], defaultOn: ['software', 'gpu'], summary: 'one invocation per row' },
+  { family: 'depthwise', name: 'scalar7x7', needs: [], defaultOn: ['software'], summary: '7×7 scalar outputs per invocation, all 49 weights in registers, straight from the buffer' },
+  { family: 'depthwise', name: 'halo8x8', needs: [], defaultOn: ['gpu'], summary: '8×8 outputs × 8 vec4 lanes per workgroup, input halo staged in workgroup memory, 1×4 vec4 per invocation' },
+  { family: 'depthwise', name: 'row1x4', needs: [], defaultOn: [], summary: '1×4 vec4 outputs per invocation, loop over kernel rows, straight from the buffer' },
+  { family: 'depthwise-layernorm', name: 'unfused', needs: [], defaultOn: ['software'], summary: 'the depthwise default, then layerNorm' },
+  { family: 'depthwise-layernorm', name: 'fused-subgroup', needs: ['subgroups'], defaultOn: ['gpu'], summary: 'fused, the reductions by subgroupAdd plus one workgroup-memory step across subgroups' },
+  { family: 'depthwise-layernorm', name: 'fused', needs: [], defaultOn: ['gpu'], summary: '4 pixels × all C per workgroup: conv in registers, vec4 workgroup-memory tree reductions' },
 ];
 
 /** The device's capabilities as variant needs. */

@@ -1,6 +1,6 @@
 // Shared WGSL snippets. Kernel files import these instead of repeating them (house style: no
 // copy-paste between kernels).
-import { ShapeError } from '../errors.js';
+import { ShaderError, ShapeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 
@@ -46,12 +46,13 @@ export function wgslStorage(binding: number, name: string, type: string, access:
 /**
  * Workgroup-wide sum and max over `size` invocations (a power of two) through workgroup memory:
  * `wg_sum(v, lid)` / `wg_max(v, lid)` return the total to every invocation. Call them from uniform
- * control flow only (they contain barriers).
+ * control flow only (they contain barriers). `type` may be a vector (component-wise: several rows
+ * reduced at once).
  */
-export function wgslWorkgroupReduce(size: number): string {
+export function wgslWorkgroupReduce(size: number, type = 'f32'): string {
   if (size < 1 || (size & (size - 1)) !== 0) throw new RangeError(`workgroup reduce size must be a power of two, got ${size}`);
   const fn = (name: string, op: (a: string, b: string) => string) => /* wgsl */ `
-fn ${name}(v: f32, lid: u32) -> f32 {
+fn ${name}(v: ${type}, lid: u32) -> ${type} {
   red_buf[lid] = v;
   workgroupBarrier();
   for (var s = ${size / 2}u; s > 0u; s >>= 1u) {
@@ -62,7 +63,100 @@ fn ${name}(v: f32, lid: u32) -> f32 {
   workgroupBarrier(); // the buffer is reused by the next reduction
   return r;
 }`;
-  return `var<workgroup> red_buf: array<f32, ${size}>;\n` + fn('wg_sum', (a, b) => `${a} + ${b}`) + fn('wg_max', (a, b) => `max(${a}, ${b})`) + '\n';
+  return `var<workgroup> red_buf: array<${type}, ${size}>;\n` + fn('wg_sum', (a, b) => `${a} + ${b}`) + fn('wg_max', (a, b) => `max(${a}, ${b})`) + '\n';
+}
+
+/** `enable subgroups;` for kernels that use subgroup builtins (a directive: must lead the module, like wgslEnableF16). */
+export function wgslEnableSubgroups(used: boolean): string {
+  return used ? 'enable subgroups;\n' : '';
+}
+
+/**
+ * Workgroup-wide sum and max through subgroups (pair with wgslEnableSubgroups): subgroupAdd/Max
+ * inside each subgroup, then one workgroup-memory step across the subgroups (one partial per
+ * subgroup, combined serially in subgroup order, so every invocation gets the same, run-to-run
+ * deterministic value). Correct for any workgroup `size` >= 1 and any subgroup size and layout:
+ * WGSL does not tie subgroups to local_invocation_index, and a subgroup may be larger than the
+ * workgroup or partial (a workgroup that is not a multiple of it), so nothing here assumes
+ * lid / subgroup_size — `sg_init` counts each subgroup's slot and its lanes' ranks once.
+ *
+ * Defines (the reductions have wgslWorkgroupReduce's names and signatures, so a body serves both):
+ * - `sg_init(lid)`: call once per workgroup, in uniform control flow, before anything below. Sets
+ *   the private `sg_id` (this subgroup's index, 0 … sg_count-1, in order of its smallest lid),
+ *   `sg_count` (subgroups in the workgroup), `sg_lane` (rank among the subgroup's active
+ *   invocations) and `sg_lanes` (its active invocations: the stride when lanes split a loop; the
+ *   subgroup_size builtin overstates it for a partial subgroup).
+ * - `wg_sum(v: T, lid: u32) -> T` and `wg_max(v: T, lid: u32) -> T` for `type` T (f32, i32, u32 or
+ *   a vector of them: component-wise); `wg_sum_X` / `wg_max_X` for each X in `extraTypes`. Call them
+ *   from uniform control flow (they contain barriers).
+ */
+export function wgslSubgroupReduce(size: number, type = 'f32', extraTypes: readonly string[] = []): string {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`subgroup reduce size must be a positive integer, got ${size}`);
+  const set = (T: string, sfx: string) => {
+    // A subgroup has at least one invocation, so `size` slots always suffice.
+    const one = (name: string, op: string, combine: (a: string, b: string) => string) => /* wgsl */ `
+fn wg_${name}${sfx}(v: ${T}, lid: u32) -> ${T} {
+  let s = ${op}(v);
+  if (sg_lane == 0u) { sg_part${sfx}[sg_id] = s; }
+  workgroupBarrier();
+  var r = sg_part${sfx}[0];
+  for (var i = 1u; i < sg_count; i++) { r = ${combine('r', `sg_part${sfx}[i]`)}; }
+  workgroupBarrier(); // the slots are reused by the next reduction
+  return r;
+}`;
+    return `var<workgroup> sg_part${sfx}: array<${T}, ${size}>;` + one('sum', 'subgroupAdd', (a, b) => `${a} + ${b}`) + one('max', 'subgroupMax', (a, b) => `max(${a}, ${b})`) + '\n';
+  };
+  for (const X of extraTypes) if (!/^\w+$/.test(X)) throw new RangeError(`extra reduce types must be identifiers (f32, i32, vec4f, ...), got '${X}'`);
+  return /* wgsl */ `var<private> sg_id: u32;
+var<private> sg_count: u32;
+var<private> sg_lane: u32;
+var<private> sg_lanes: u32;
+var<workgroup> sg_first: array<u32, ${size}>;
+fn sg_init(lid: u32) {
+  sg_lane = subgroupExclusiveAdd(1u);
+  sg_lanes = subgroupAdd(1u);
+  let first = subgroupMin(lid);
+  sg_first[lid] = select(0u, 1u, lid == first); // marks one invocation per subgroup
+  workgroupBarrier();
+  var below = 0u;
+  var total = 0u;
+  for (var i = sg_lane; i < ${size}u; i += sg_lanes) {
+    total += sg_first[i];
+    below += select(0u, sg_first[i], i < first);
+  }
+  sg_id = subgroupAdd(below);
+  sg_count = subgroupAdd(total);
+}
+` + set(type, '') + extraTypes.map((X) => set(X, `_${X}`)).join('');
+}
+
+/**
+ * The pieces of a row-reduction kernel for its variant, so one WGSL body serves all three: 'row'
+ * (one invocation per row, serial loops), 'workgroup' / 'subgroup' (one `size`-wide workgroup per
+ * row through wgslWorkgroupReduce / wgslSubgroupReduce; 'subgroup' also needs wgslEnableSubgroups).
+ * Inside wgslFoldedMain(size): `row` is the row index, `init` must open the row's code (after a
+ * uniform early return), `loop(i, n)` is a for-header over i in [0, n) split across the row's
+ * invocations, and `sum(e)` / `max(e)` are the row totals of per-invocation partials e (call
+ * them from uniform control flow). `code` holds the reduction's declarations (none for 'row').
+ */
+export function wgslRowLoop(variant: 'row' | 'workgroup' | 'subgroup', size: number, type = 'f32'): { code: string; row: string; init: string; loop: (i: string, n: string) => string; sum: (e: string) => string; max: (e: string) => string } {
+  if (variant === 'row') return { code: '', row: 'gid', init: '', loop: (i, n) => `for (var ${i} = 0u; ${i} < ${n}; ${i}++)`, sum: (e) => e, max: (e) => e };
+  const sub = variant === 'subgroup';
+  return {
+    code: sub ? wgslSubgroupReduce(size, type) : wgslWorkgroupReduce(size, type),
+    row: 'wg_id',
+    init: sub ? 'sg_init(lid);' : '',
+    loop: (i, n) => `for (var ${i} = lid; ${i} < ${n}; ${i} += ${size}u)`,
+    sum: (e) => `wg_sum(${e}, lid)`,
+    max: (e) => `wg_max(${e}, lid)`,
+  };
+}
+
+/** Launcher check: a subgroup variant needs the device's `subgroups` feature. */
+export function checkSubgroups(gpu: { subgroups: boolean }, variant: string, what: string): void {
+  if (variant.includes('subgroup') && !gpu.subgroups) {
+    throw new ShaderError(what, `variant '${variant}' needs the 'subgroups' feature, which this device lacks`, { hint: 'omit the variant option to let the device choose' });
+  }
 }
 
 /**

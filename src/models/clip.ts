@@ -11,6 +11,7 @@ import { planMicroBatch, runChunks, type MicroBatchPlan } from './batching.js';
 import { encodeImageTensor } from './convnext.js';
 import { uploadParameters, type ParameterStore, type WeightDType } from './parameters.js';
 import { encodeTextTensor } from './text.js';
+import { prepareTuning, type TuneMode } from '../kernels/tuning.js';
 
 export interface LoadModelOptions {
   /** Weight storage: 'f16' halves GPU memory (needs shader-f16; activations stay f32). */
@@ -21,6 +22,14 @@ export interface LoadModelOptions {
   activationBudget?: number;
   /** Where batch decisions are logged (a halved micro-batch after out-of-memory). Default: none. */
   log?: (line: string) => void;
+  /**
+   * Per-adapter kernel tuning (src/kernels/tuning.ts): 'auto' (default) reads the adapter's cache
+   * file and, on a real GPU with no entry yet, measures the kernel variants once (~3 s) and caches
+   * the winners; 'cached' only reads; 'off' keeps the variant table's defaults.
+   */
+  tune?: TuneMode;
+  /** Cache root of the tuning file (default $ECHOCLIP_CACHE_DIR or ~/.cache/echoclip). */
+  cacheDir?: string;
 }
 
 export interface BatchOptions {
@@ -58,6 +67,7 @@ export class EchoClipModel {
       throw new ShapeError('f16 weights', `adapter '${gpu.adapter.description}' has no shader-f16`, { hint: 'use --dtype f32 on this adapter' });
     }
     const params = await uploadParameters(gpu, source, config, dtype, opts.label ?? 'weights');
+    await prepareTuning(gpu, opts.tune ?? 'auto', { cacheDir: opts.cacheDir, log: opts.log });
     const ls = toFloat32(await source.read('logit_scale'), 'logit_scale')[0];
     return new EchoClipModel(gpu, config, params, dtype, ls, { activationBudget: opts.activationBudget, log: opts.log });
   }

@@ -4,9 +4,9 @@
 // [N·H·W, C] rows, with no permutes. Layer names in `capture` are the PyTorch module paths (the
 // golden fixtures' names); captured tensors are NHWC where PyTorch's are NCHW.
 import { ShapeError } from '../errors.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { Tensor } from '../gpu/tensor.js';
 import { patchConv2d } from '../kernels/conv2d.js';
-import { depthwiseConv2d } from '../kernels/depthwise.js';
+import { depthwiseConv2dLayerNorm } from '../kernels/depthwise-layernorm.js';
 import { layerNorm } from '../kernels/layernorm.js';
 import { linear } from '../kernels/gemm/index.js';
 import { globalAvgPool } from '../kernels/pooling.js';
@@ -37,9 +37,12 @@ export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: 
     }
     for (let b = 0; b < cfg.depths[s]; b++) {
       const bp = `${sp}.blocks.${b}`;
-      const dw = emit(`visual.${bp}.conv_dw`, depthwiseConv2d(x, w(`${bp}.conv_dw.weight`), { bias: w(`${bp}.conv_dw.bias`) }));
-      const n = emit(`visual.${bp}.norm`, layerNorm(dw, w(`${bp}.norm.weight`), w(`${bp}.norm.bias`), { eps }));
-      done(dw);
+      // conv_dw → norm: one launch where the variant table fuses them (GPUs). The conv output
+      // itself is written only for the capture hook (the goldens hold it).
+      const dw = capture ? Tensor.empty(x.gpu, x.shape, x.dtype, `${bp}.conv_dw`) : undefined;
+      const n = depthwiseConv2dLayerNorm(x, w(`${bp}.conv_dw.weight`), { bias: w(`${bp}.conv_dw.bias`), lnWeight: w(`${bp}.norm.weight`), lnBias: w(`${bp}.norm.bias`), eps, convOut: dw });
+      if (dw) emit(`visual.${bp}.conv_dw`, dw);
+      emit(`visual.${bp}.norm`, n);
       const h = linear(n, w(`${bp}.mlp.fc1.weight`), w(`${bp}.mlp.fc1.bias`), { gelu: true });
       done(n);
       let out: Tensor;

@@ -2,7 +2,7 @@
 // and a view of the device that selects the other kernel profile's variants.
 import { EchoClipError } from '../errors.js';
 import { Rng } from '../autograd/rng.js';
-import type { Gpu, KernelProfile } from '../gpu/device.js';
+import type { Gpu, KernelProfile, TuningLookup } from '../gpu/device.js';
 import { fromF16Array, toF16Array } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { CheckResult, SkippedCheck } from './types.js';
@@ -13,6 +13,8 @@ export type FloatDType = 'f32' | 'f16';
 export interface PlannedCheck {
   /** One line naming the check, used when it is skipped. */
   what: string;
+  /** What names the check's results (kernel checks). */
+  meta?: CheckMeta;
   run: () => Promise<CheckResult[]>;
 }
 
@@ -86,19 +88,27 @@ export function assertPoisoned(buffers: Set<GPUBuffer>, t: Tensor, what: string)
 }
 
 /**
- * A view of `gpu` whose kernelProfile is `profile`: the launchers that pick a variant by profile
- * (and the backward kernels and models, which have no variant option) then select that profile's
- * kernels. Everything else (device, pool, recorder, errors) is the real device's.
+ * A view of `gpu` with another kernelProfile and/or tuning lookup: the launchers that pick a
+ * variant through the table (and the backward kernels and models, which have no variant option)
+ * then select that profile's kernels, or the variant the lookup forces. Everything else (device,
+ * pool, recorder, errors) is the real device's. Tensors made on the view carry it to the launchers.
  */
-export function withProfile(gpu: Gpu, profile: KernelProfile): Gpu {
-  if (gpu.kernelProfile === profile) return gpu;
+export function gpuView(gpu: Gpu, over: { profile?: KernelProfile; tuning?: TuningLookup | null }): Gpu {
+  const profile = over.profile ?? gpu.kernelProfile;
+  if (profile === gpu.kernelProfile && over.tuning === undefined) return gpu;
   return new Proxy(gpu, {
     get(target, key) {
       if (key === 'kernelProfile') return profile;
+      if (key === 'tuning' && over.tuning !== undefined) return over.tuning;
       const v = Reflect.get(target, key, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+/** A view of `gpu` whose kernelProfile is `profile` (see gpuView). */
+export function withProfile(gpu: Gpu, profile: KernelProfile): Gpu {
+  return gpuView(gpu, { profile });
 }
 
 /** Which profiles select `v` by default: 'software', 'gpu', 'both', or 'forced' (neither). */
@@ -136,7 +146,7 @@ export function maxErrors(got: ArrayLike<number>, want: ArrayLike<number>): { ma
 }
 
 /** What names a check (the identifying fields of its CheckResult). */
-export type CheckMeta = Pick<CheckResult, 'group' | 'name' | 'variant' | 'dtype' | 'shape' | 'profile' | 'seed'>;
+export type CheckMeta = Pick<CheckResult, 'group' | 'name' | 'variant' | 'dtype' | 'shape' | 'profile' | 'seed' | 'family'>;
 
 /** One compared output of a check: `tol` applies to maxRelErr ('rel') or maxAbsErr ('abs'). */
 export interface Compared {

@@ -1,29 +1,35 @@
-// Kernel checks: every variant either kernel profile selects, in f32 and (where the adapter has
-// shader-f16) f16 storage, against the float64 CPU references, on fresh random inputs, with every
-// output poisoned (NaN) before the kernel runs. 'odd' shapes exercise the edge paths (partial
+// Kernel checks: every variant of the kernel-variant table the adapter can run (src/kernels/
+// variants.ts: experimental ones too when the device enables them), in f32 and (where the adapter
+// has shader-f16) f16 storage, against the float64 CPU references, on fresh random inputs, with
+// every output poisoned (NaN) before the kernel runs. A variant that is neither profile's default
+// runs at every shape of the full run, and at one shape per family under --quick. 'odd' shapes exercise the edge paths (partial
 // tiles, K tails, scalar fallbacks when a width is not a multiple of 4); 'full' shapes are the
 // full-size EchoCLIP layers. Composed only of the kernel launchers.
 import { EchoClipError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
-import { attentionCore, defaultAttentionVariant } from '../kernels/attention.js';
+import { attentionCore, type AttentionVariant } from '../kernels/attention.js';
 import { clipLoss, clipLossFromFeatures, contrastiveLogits } from '../kernels/contrastive.js';
 import { patchConv2d, permuteHost } from '../kernels/conv2d.js';
 import { patchConv2dBackward } from '../kernels/conv2d-backward.js';
-import { defaultDepthwiseTile, depthwiseConv2d, depthwiseTileLabel, type DepthwiseTile } from '../kernels/depthwise.js';
+import { depthwiseConv2d } from '../kernels/depthwise.js';
+import { depthwiseConv2dLayerNorm, type DepthwiseLayerNormVariant } from '../kernels/depthwise-layernorm.js';
 import { depthwiseConv2dBackward } from '../kernels/depthwise-backward.js';
 import { add, addScaled, cast, gelu } from '../kernels/elementwise.js';
 import { geluBackward } from '../kernels/elementwise-backward.js';
 import { tokenEmbedding } from '../kernels/embedding.js';
-import { defaultRowVariant, layerNorm, layerNorm2dNCHW, type RowVariant } from '../kernels/layernorm.js';
+import { layerNorm, layerNorm2dNCHW, type RowVariant } from '../kernels/layernorm.js';
 import { layerNormBackward } from '../kernels/layernorm-backward.js';
-import { defaultMatmulVariant, linear, matmul, type MatmulVariant } from '../kernels/gemm/index.js';
+import { linear, matmul, type MatmulVariant } from '../kernels/gemm/index.js';
+import { GEMM_VARIANTS } from '../kernels/gemm/variants.js';
 import { linearBackward, matmulTransA } from '../kernels/matmul-backward.js';
-import { argmaxPool, globalAvgPool, l2Normalize } from '../kernels/pooling.js';
+import { argmaxPool, globalAvgPool, l2Normalize, type L2NormVariant, type PoolingVariant } from '../kernels/pooling.js';
 import { softmax } from '../kernels/softmax.js';
 import { softmaxBackward } from '../kernels/softmax-backward.js';
+import { forcingLookup, tableDefaultOn } from '../kernels/tuning.js';
+import { availableVariants, type KernelFamily, type KernelVariant } from '../kernels/variants.js';
 import * as ref from './cpu-ref.js';
-import { assertPoisoned, measure, poisoned, poisonPool, profileVariants, randomArray, releaseAll, Rng, storedAs, withProfile, type Compared, type FloatDType, type Plan, type Seeds } from './harness.js';
+import { assertPoisoned, gpuView, measure, poisoned, poisonPool, randomArray, releaseAll, Rng, storedAs, type Compared, type FloatDType, type Plan, type Seeds } from './harness.js';
 
 export type ShapeSet = 'odd' | 'full';
 
@@ -39,8 +45,14 @@ interface Variant<V> {
   v: V;
   label: string;
   profile: string;
-  /** The device (or a profile view of it) the check runs on. */
+  /** The device (or a view of it: profile, forced variant) the check runs on. */
   gpu: Gpu;
+  /** The variant-table family `label` is a row of (the report's variant-status section). */
+  family?: KernelFamily;
+  /** Neither profile's default: planned at one shape per family when `ctx.extras` is 'once'. */
+  extra?: boolean;
+  /** Only these storage dtypes (a GEMM body that computes in f16 takes only f16 A and B). */
+  dtypes?: FloatDType[];
 }
 
 interface Ctx {
@@ -49,19 +61,29 @@ interface Ctx {
   /** f32, plus f16 where the adapter has shader-f16. */
   dtypes: FloatDType[];
   plan: Plan;
+  /** Non-default variants: at every shape ('all') or at the first check of their family per dtype ('once'). */
+  extras: 'all' | 'once';
+  extrasSeen: Set<string>;
+  extrasCut: number;
 }
 
-/** Variants of a launcher option: every value either profile's default picks. */
-function optionVariants<V>(gpu: Gpu, pick: (g: Gpu) => V, label: (v: V) => string = String): Variant<V>[] {
-  return profileVariants(gpu, pick).map(({ v, profile }) => ({ v, label: label(v), profile, gpu }));
-}
+/** A GEMM body that computes in f16 (it takes only f16 A and B). */
+const f16Operands = (v: KernelVariant) => v.family === 'matmul' && GEMM_VARIANTS[v.name as MatmulVariant]?.operands === 'f16';
 
 /**
- * Variants of launchers without a variant option (the backward kernels): the same call on a view of
- * the device with each profile, labelled by what that profile's defaults select.
+ * Every variant of the family the device can run, from the kernel-variant table, each labelled by
+ * its name and by the profiles it is the default on ('forced': neither). Each runs on a view of the
+ * device that forces it (so launchers without a variant option — the backward kernels, fused
+ * kernels calling forward defaults — select it too) with the profile it is the default on.
+ * 'view' lists are for such launchers: a GEMM body that needs f16 A and B is left out (their
+ * operands are mixed), as the GEMM selection would quietly replace it.
  */
-function profileViews<V>(gpu: Gpu, pick: (g: Gpu) => V, label: (v: V) => string): Variant<null>[] {
-  return profileVariants(gpu, pick).map(({ v, profile }) => ({ v: null, label: label(v), profile, gpu: withProfile(gpu, profile === 'gpu' ? 'gpu' : 'software') }));
+function tableVariants(gpu: Gpu, family: KernelFamily, use: 'option' | 'view' = 'option'): Variant<string>[] {
+  return availableVariants(gpu, family).filter((v) => use === 'option' || !f16Operands(v)).map((v) => {
+    const on = tableDefaultOn(gpu, v);
+    const view = gpuView(gpu, { profile: on === 'gpu' ? 'gpu' : on === 'none' ? undefined : 'software', tuning: forcingLookup(family, v.name) });
+    return { v: v.name, label: v.name, profile: on === 'none' ? 'forced' : on, gpu: view, family, extra: on === 'none', ...(f16Operands(v) ? { dtypes: ['f16'] as FloatDType[] } : {}) };
+  });
 }
 
 function single(gpu: Gpu, label = 'default'): Variant<null>[] {
@@ -95,9 +117,16 @@ function addCase<D, W, V>(ctx: Ctx, c: {
     const data = once(() => c.data(new Rng(seed), dt));
     const want = once(() => c.want(data(), dt));
     for (const v of c.variants) {
-      const meta = { group: 'kernel' as const, name: c.name, variant: v.label, dtype: dt, shape: c.shape, profile: v.profile, seed };
+      if (v.dtypes && !v.dtypes.includes(dt)) continue;
+      if (v.extra && ctx.extras === 'once') {
+        const key = `${v.family}/${v.label}/${dt}`;
+        if (ctx.extrasSeen.has(key)) { ctx.extrasCut++; continue; }
+        ctx.extrasSeen.add(key);
+      }
+      const meta = { group: 'kernel' as const, name: c.name, variant: v.label, dtype: dt, shape: c.shape, profile: v.profile, seed, ...(v.family ? { family: v.family } : {}) };
       ctx.plan.checks.push({
         what: `${c.name} ${v.label} ${dt} ${c.shape}`,
+        meta,
         run: () => measure(meta, () => c.run(v.gpu, data(), want(), v.v, dt)),
       });
     }
@@ -143,7 +172,7 @@ function addGemm(ctx: Ctx, s: GemmSpec): void {
     name: s.linear ? 'linear' : 'matmul',
     shape: gemmShape(s),
     dtypes: ctx.dtypes,
-    variants: optionVariants(ctx.gpu, defaultMatmulVariant),
+    variants: tableVariants(ctx.gpu, 'matmul'),
     data: (rng, dt) => ({
       a: storedAs(randomArray(rng, numel(aShape)), dt),
       b: storedAs(randomArray(rng, numel(bShape)), dt),
@@ -152,7 +181,8 @@ function addGemm(ctx: Ctx, s: GemmSpec): void {
       residual: s.residual ? storedAs(randomArray(rng, numel(outShape)), dt) : undefined,
     }),
     want: (d) => ref.epilogueRef(ref.matmulRef(d.a, d.b, s.M, s.N, s.K, { transA: s.transA, transB: s.transB, batch, aBatched: true, bBatched: bBatch > 1 }), s.N, { bias: d.bias, gelu: s.gelu, scale: d.scale, residual: d.residual }),
-    run: async (gpu, d, want, variant: MatmulVariant, dt) => {
+    run: async (gpu, d, want, v, dt) => {
+      const variant = v as MatmulVariant;
       const a = up(gpu, d.a, aShape, dt), b = up(gpu, d.b, bShape, dt);
       const bias = d.bias && up(gpu, d.bias, [s.N], dt), scale = d.scale && up(gpu, d.scale, [s.N], dt);
       // In place, the output starts as the residual (nothing to poison); an element the kernel
@@ -195,17 +225,17 @@ function addConv(ctx: Ctx, s: ConvSpec): void {
     name: `conv2d-${s.layout}`,
     shape: `${dims(sh.x)} k${s.k}s${s.k}->${s.Cout}${s.bias ? '+bias' : ''}`,
     dtypes: ctx.dtypes,
-    variants: optionVariants(ctx.gpu, defaultMatmulVariant),
+    variants: tableVariants(ctx.gpu, 'matmul'),
     data: (rng, dt) => ({
       x: storedAs(randomArray(rng, numel(sh.x)), dt),
       w: storedAs(randomArray(rng, numel(sh.w)), dt),
       bias: s.bias ? storedAs(randomArray(rng, s.Cout), dt) : undefined,
     }),
     want: (d) => ref.patchConvRef(d.x, s.layout, s.x, d.w, s.Cout, s.k, s.k, d.bias),
-    run: async (gpu, d, want, variant: MatmulVariant, dt) => {
+    run: async (gpu, d, want, variant, dt) => {
       const x = up(gpu, d.x, sh.x, dt), w = up(gpu, d.w, sh.w, dt), bias = d.bias && up(gpu, d.bias, [s.Cout], dt);
       const out = poisoned(gpu, sh.y, dt);
-      patchConv2d(x, w, { inputLayout: s.layout, bias, out, variant });
+      patchConv2d(x, w, { inputLayout: s.layout, bias, out, variant: variant as MatmulVariant });
       const got = await out.toFloat32();
       releaseAll(x, w, bias, out);
       return [{ got, want, tol: TOL[dt] }];
@@ -227,20 +257,53 @@ function addDepthwise(ctx: Ctx, s: DwSpec): void {
     name: `depthwise${s.k}x${s.k}`,
     shape: `${dims(s.x)} p${s.pad}${s.bias ? '+bias' : ''}`,
     dtypes: ctx.dtypes,
-    variants: optionVariants(ctx.gpu, defaultDepthwiseTile, depthwiseTileLabel),
+    // No variant option: the view forces the tile.
+    variants: tableVariants(ctx.gpu, 'depthwise', 'view'),
     data: (rng, dt) => ({
       x: storedAs(randomArray(rng, numel(s.x)), dt),
       w: storedAs(randomArray(rng, s.k * s.k * C, 0.3), dt),
       bias: s.bias ? storedAs(randomArray(rng, C), dt) : undefined,
     }),
     want: (d) => ref.depthwiseRef(d.x, s.x, d.w, s.k, s.k, [s.pad, s.pad], { bias: d.bias }),
-    run: async (gpu, d, want, tile: DepthwiseTile, dt) => {
+    run: async (gpu, d, want, _v, dt) => {
       const x = up(gpu, d.x, s.x, dt), w = up(gpu, d.w, [s.k, s.k, C], dt), bias = d.bias && up(gpu, d.bias, [C], dt);
       const out = poisoned(gpu, yShape, dt);
-      depthwiseConv2d(x, w, { bias, padding: s.pad, tile, out });
+      depthwiseConv2d(x, w, { bias, padding: s.pad, out });
       const got = await out.toFloat32();
       releaseAll(x, w, bias, out);
       return [{ got, want, tol: TOL[dt] }];
+    },
+  });
+}
+
+/** Depthwise conv + the LayerNorm over C that follows it (ConvNeXt's conv_dw → norm), with the conv output kept. */
+function addDepthwiseLayerNorm(ctx: Ctx, s: DwSpec & { eps: number }): void {
+  const [N, H, W, C] = s.x;
+  const yShape = [N, H + 2 * s.pad - s.k + 1, W + 2 * s.pad - s.k + 1, C];
+  addCase(ctx, {
+    name: `depthwise${s.k}x${s.k}-layernorm`,
+    shape: `${dims(s.x)} p${s.pad}${s.bias ? '+bias' : ''} eps${s.eps}`,
+    dtypes: ctx.dtypes,
+    variants: tableVariants(ctx.gpu, 'depthwise-layernorm'),
+    data: (rng, dt) => ({
+      x: storedAs(randomArray(rng, numel(s.x)), dt),
+      w: storedAs(randomArray(rng, s.k * s.k * C, 0.3), dt),
+      bias: s.bias ? storedAs(randomArray(rng, C), dt) : undefined,
+      lw: randomArray(rng, C, 0.2, 1),
+      lb: randomArray(rng, C, 0.1),
+    }),
+    want: (d) => {
+      const conv = ref.depthwiseRef(d.x, s.x, d.w, s.k, s.k, [s.pad, s.pad], { bias: d.bias });
+      return { conv, y: ref.layerNormRef(conv, d.lw, d.lb, C, s.eps) };
+    },
+    run: async (gpu, d, want, v, dt) => {
+      const x = up(gpu, d.x, s.x, dt), w = up(gpu, d.w, [s.k, s.k, C], dt), bias = d.bias && up(gpu, d.bias, [C], dt);
+      const lnWeight = up(gpu, d.lw, [C]), lnBias = up(gpu, d.lb, [C]);
+      const out = poisoned(gpu, yShape, dt), convOut = poisoned(gpu, yShape, dt);
+      depthwiseConv2dLayerNorm(x, w, { bias, lnWeight, lnBias, eps: s.eps, padding: s.pad, variant: v as DepthwiseLayerNormVariant, out, convOut });
+      const got = [await out.toFloat32(), await convOut.toFloat32()];
+      releaseAll(x, w, bias, lnWeight, lnBias, out, convOut);
+      return [{ got: got[0], want: want.y, tol: TOL[dt] }, { part: '.conv', got: got[1], want: want.conv, tol: TOL[dt] }];
     },
   });
 }
@@ -253,10 +316,11 @@ function addLayerNorm(ctx: Ctx, shape: number[], eps: number): void {
     name: 'layernorm',
     shape: `${dims(shape)} eps${eps}`,
     dtypes: ctx.dtypes,
-    variants: optionVariants(ctx.gpu, defaultRowVariant),
+    variants: tableVariants(ctx.gpu, 'layernorm'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, numel(shape), 2, 0.5), dt), w: randomArray(rng, C, 0.2, 1), b: randomArray(rng, C, 0.1) }),
     want: (d) => ref.layerNormRef(d.x, d.w, d.b, C, eps),
-    run: async (gpu, d, want, variant: RowVariant, dt) => {
+    run: async (gpu, d, want, v, dt) => {
+      const variant = v as RowVariant;
       const x = up(gpu, d.x, shape, dt), w = up(gpu, d.w, [C]), b = up(gpu, d.b, [C]);
       const out = poisoned(gpu, shape, dt);
       layerNorm(x, w, b, { eps, variant, out });
@@ -294,10 +358,11 @@ function addSoftmax(ctx: Ctx, shape: number[], opts: { causal?: boolean; scale?:
     name: opts.causal ? 'softmax-causal' : 'softmax',
     shape: `${dims(shape)}${scale !== 1 ? ` scale${scale}` : ''}`,
     dtypes: ctx.dtypes,
-    variants: optionVariants(ctx.gpu, defaultRowVariant),
+    variants: tableVariants(ctx.gpu, 'softmax'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, numel(shape), 4), dt) }),
     want: (d) => ref.softmaxRef(d.x.map((v) => v * scale), C, opts.causal ? C : 0),
-    run: async (gpu, d, want, variant: RowVariant, dt) => {
+    run: async (gpu, d, want, v, dt) => {
+      const variant = v as RowVariant;
       const x = up(gpu, d.x, shape, dt);
       const out = poisoned(gpu, shape, dt);
       softmax(x, { causal: opts.causal, scale, variant, out });
@@ -312,13 +377,13 @@ function addAttention(ctx: Ctx, B: number, T: number, D: number, heads: number, 
   addCase(ctx, {
     name: 'attention',
     shape: `B${B} T${T} ${heads}x${D / heads}${causal ? ' causal' : ''}`,
-    variants: optionVariants(ctx.gpu, defaultAttentionVariant),
+    variants: tableVariants(ctx.gpu, 'attention'),
     data: (rng) => ({ qkv: randomArray(rng, B * T * 3 * D, 1.5) }),
     want: (d) => ref.attentionRef(d.qkv, B, T, D, heads, causal),
     run: async (gpu, d, want, variant) => {
       const qkv = up(gpu, d.qkv, [B, T, 3 * D]);
       const out = poisoned(gpu, [B, T, D]);
-      attentionCore(qkv, { heads, causal, variant, out });
+      attentionCore(qkv, { heads, causal, variant: variant as AttentionVariant, out });
       const got = await out.toFloat32();
       releaseAll(qkv, out);
       return [{ got, want, tol: TOL.f32 }];
@@ -383,13 +448,13 @@ function addPooling(ctx: Ctx, nhwc: [number, number, number, number], rows: [num
     name: 'avgpool',
     shape: dims(nhwc),
     dtypes: ctx.dtypes,
-    variants: single(ctx.gpu),
+    variants: tableVariants(ctx.gpu, 'pooling'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, numel(nhwc), 2, 0.3), dt) }),
     want: (d) => ref.avgPoolRef(d.x, N, H * W, C),
-    run: async (gpu, d, want, _v, dt) => {
+    run: async (gpu, d, want, v, dt) => {
       const x = up(gpu, d.x, nhwc, dt);
       const out = poisoned(gpu, [N, C], dt);
-      globalAvgPool(x, { out });
+      globalAvgPool(x, { out, variant: v as PoolingVariant });
       const got = await out.toFloat32();
       releaseAll(x, out);
       return [{ got, want, tol: TOL[dt] }];
@@ -400,13 +465,13 @@ function addPooling(ctx: Ctx, nhwc: [number, number, number, number], rows: [num
     name: 'l2normalize',
     shape: dims(rows),
     dtypes: ctx.dtypes,
-    variants: single(ctx.gpu),
+    variants: tableVariants(ctx.gpu, 'l2norm'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, R * D, 3), dt) }),
     want: (d) => ref.l2NormalizeRef(d.x, D),
-    run: async (gpu, d, want, _v, dt) => {
+    run: async (gpu, d, want, v, dt) => {
       const x = up(gpu, d.x, rows, dt);
       const out = poisoned(gpu, rows, dt);
-      l2Normalize(x, { out });
+      l2Normalize(x, { out, variant: v as L2NormVariant });
       const got = await out.toFloat32();
       releaseAll(x, out);
       return [{ got, want, tol: TOL[dt] }];
@@ -417,7 +482,7 @@ function addPooling(ctx: Ctx, nhwc: [number, number, number, number], rows: [num
     name: 'argmax-pool',
     shape: dims(seq),
     dtypes: ctx.dtypes,
-    variants: single(ctx.gpu),
+    variants: tableVariants(ctx.gpu, 'pooling'),
     // Ids with repeats of the largest one: the FIRST position of the maximum must be pooled.
     data: (rng, dt) => {
       const ids = Int32Array.from({ length: B * T }, () => rng.int(50));
@@ -425,10 +490,10 @@ function addPooling(ctx: Ctx, nhwc: [number, number, number, number], rows: [num
       return { x: storedAs(randomArray(rng, B * T * Dt), dt), ids };
     },
     want: (d) => ref.argmaxPoolRef(d.x, d.ids, B, T, Dt),
-    run: async (gpu, d, want, _v, dt) => {
+    run: async (gpu, d, want, v, dt) => {
       const x = up(gpu, d.x, seq, dt), ids = Tensor.from(gpu, d.ids, [B, T], 'i32');
       const out = poisoned(gpu, [B, Dt], dt);
-      argmaxPool(x, ids, { out });
+      argmaxPool(x, ids, { out, variant: v as PoolingVariant });
       const got = await out.toFloat32();
       releaseAll(x, ids, out);
       return [{ got, want, tol: TOL[dt] }];
@@ -511,9 +576,6 @@ function addContrastive(ctx: Ctx, N: number, K: number, D: number, pairs: number
 
 // ---------------------------------------------------------------- backward
 
-/** What a GEMM-based backward selects per profile (it has no variant option). */
-const gemmPick = (g: Gpu) => defaultMatmulVariant(g);
-
 /** Releases a backward's gradients after reading them (in the order given). */
 async function readGrads(bufs: Set<GPUBuffer>, grads: [string, Tensor | undefined][]): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
@@ -535,7 +597,7 @@ function addLinearBackward(ctx: Ctx, R: number, K: number, N: number): void {
     name: 'linear-backward',
     shape: `${R}x${K}->${N}`,
     dtypes: ctx.dtypes,
-    variants: profileViews(ctx.gpu, gemmPick, String),
+    variants: tableVariants(ctx.gpu, 'matmul', 'view'),
     // In f16 the saved input and the weight copy are f16 (mixed precision); dy and the gradients f32.
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, R * K), dt), w: storedAs(randomArray(rng, N * K), dt), dy: randomArray(rng, R * N) }),
     want: (d) => ({ dx: ref.matmulRef(d.dy, d.w, R, K, N), dweight: ref.matmulRef(d.dy, d.x, N, K, R, { transA: true }), dbias: ref.columnSumRef(d.dy, N) }),
@@ -555,7 +617,7 @@ function addMatmulTransA(ctx: Ctx, R: number, M: number, N: number): void {
   addCase(ctx, {
     name: 'matmul-transA-splitK',
     shape: `${R}x${M}^T . ${R}x${N}`,
-    variants: profileViews(ctx.gpu, gemmPick, String),
+    variants: tableVariants(ctx.gpu, 'matmul', 'view'),
     data: (rng) => ({ a: randomArray(rng, R * M), b: randomArray(rng, R * N) }),
     want: (d) => ref.matmulRef(d.a, d.b, M, N, R, { transA: true }),
     run: async (gpu, d, want) => {
@@ -576,7 +638,7 @@ function addConvBackward(ctx: Ctx, s: ConvSpec): void {
     name: `conv2d-${s.layout}-backward`,
     shape: `${dims(sh.x)} k${s.k}s${s.k}->${s.Cout}`,
     dtypes: ctx.dtypes,
-    variants: profileViews(ctx.gpu, gemmPick, String),
+    variants: tableVariants(ctx.gpu, 'matmul', 'view'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, numel(sh.x)), dt), w: storedAs(randomArray(rng, numel(sh.w)), dt), dy: randomArray(rng, R * s.Cout) }),
     want: (d) => ref.patchConvBackwardRef(d.x, s.layout, s.x, d.w, s.Cout, s.k, s.k, d.dy),
     run: async (gpu, d, want, _v, dt) => {
@@ -598,8 +660,8 @@ function addDepthwiseBackward(ctx: Ctx, s: DwSpec): void {
     name: `depthwise${s.k}x${s.k}-backward`,
     shape: `${dims(s.x)} p${s.pad}`,
     dtypes: ctx.dtypes,
-    // dx runs the forward kernel (rotated taps) with the profile's tile.
-    variants: profileViews(ctx.gpu, defaultDepthwiseTile, depthwiseTileLabel),
+    // dx runs the forward kernel (rotated taps) with the tile the view forces.
+    variants: tableVariants(ctx.gpu, 'depthwise', 'view'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, numel(s.x)), dt), w: storedAs(randomArray(rng, s.k * s.k * C, 0.3), dt), dy: randomArray(rng, numel(yShape)) }),
     want: (d) => ref.depthwiseBackwardRef(d.x, s.x, d.w, s.k, s.k, s.pad, d.dy),
     run: async (gpu, d, want, _v, dt) => {
@@ -621,7 +683,8 @@ function addRowBackward(ctx: Ctx, shape: number[]): void {
     name: 'layernorm-backward',
     shape: `${dims(shape)} eps1e-6`,
     dtypes: ctx.dtypes,
-    variants: single(ctx.gpu),
+    // The forward's row variants (the view forces the family's default).
+    variants: tableVariants(ctx.gpu, 'layernorm', 'view'),
     data: (rng, dt) => ({ x: storedAs(randomArray(rng, n, 2, 0.5), dt), w: randomArray(rng, C, 0.2, 1), dy: randomArray(rng, n) }),
     want: (d) => ref.layerNormBackwardRef(d.x, d.w, d.dy, C, 1e-6),
     run: async (gpu, d, want, _v, dt) => {
@@ -652,7 +715,7 @@ function addRowBackward(ctx: Ctx, shape: number[]): void {
   addCase(ctx, {
     name: 'softmax-backward',
     shape: dims(shape),
-    variants: single(ctx.gpu),
+    variants: tableVariants(ctx.gpu, 'softmax', 'view'),
     data: (rng) => ({ y: ref.softmaxRef(randomArray(rng, n, 3), C), dy: randomArray(rng, n) }),
     want: (d) => ref.softmaxBackwardRef(d.y, d.dy, C),
     run: async (gpu, d, want) => {
@@ -671,9 +734,12 @@ function addRowBackward(ctx: Ctx, shape: number[]): void {
  * The kernel checks for one shape set. Odd shapes cover every launcher path at small sizes;
  * full shapes are the full-size EchoCLIP layers (ConvNeXt-Base image tower, 512-wide text tower).
  */
-export function kernelChecks(gpu: Gpu, set: ShapeSet, seeds: Seeds): Plan {
+export function kernelChecks(gpu: Gpu, set: ShapeSet, seeds: Seeds, opts: { quick?: boolean } = {}): Plan {
   const plan: Plan = { checks: [], skipped: [] };
-  const ctx: Ctx = { gpu, seeds, dtypes: gpu.f16 ? ['f32', 'f16'] : ['f32'], plan };
+  // Non-default variants: every odd shape in a full run; one shape per family under --quick and at
+  // full size (the odd shapes already cover their edge paths).
+  const extras = set === 'odd' && !opts.quick ? 'all' : 'once';
+  const ctx: Ctx = { gpu, seeds, dtypes: gpu.f16 ? ['f32', 'f16'] : ['f32'], plan, extras, extrasSeen: new Set(), extrasCut: 0 };
   if (!gpu.f16) plan.skipped.push({ what: `${set}-shape kernel checks in f16 storage`, why: 'the adapter has no shader-f16' });
   if (set === 'odd') {
     addGemm(ctx, { M: 37, N: 29, K: 45, batch: 2 });
@@ -688,6 +754,8 @@ export function kernelChecks(gpu: Gpu, set: ShapeSet, seeds: Seeds): Plan {
     addConv(ctx, { layout: 'nhwc', x: [1, 5, 9, 11], Cout: 7, k: 2 });
     addDepthwise(ctx, { x: [2, 15, 17, 12], k: 7, pad: 3, bias: true });
     addDepthwise(ctx, { x: [1, 5, 3, 6], k: 7, pad: 3, bias: true });
+    addDepthwiseLayerNorm(ctx, { x: [2, 9, 11, 12], k: 7, pad: 3, bias: true, eps: 1e-6 });
+    addDepthwiseLayerNorm(ctx, { x: [1, 5, 3, 6], k: 7, pad: 3, eps: 1e-5 });
     addLayerNorm(ctx, [37, 45], 1e-6);
     addLayerNorm(ctx, [3, 13, 64], 1e-5);
     addLayerNorm2d(ctx, [2, 13, 5, 7]);
@@ -718,6 +786,7 @@ export function kernelChecks(gpu: Gpu, set: ShapeSet, seeds: Seeds): Plan {
     addConv(ctx, { layout: 'nhwc', x: [1, 256, 28, 28], Cout: 512, k: 2, bias: true });
     addConv(ctx, { layout: 'nhwc', x: [1, 512, 14, 14], Cout: 1024, k: 2, bias: true });
     for (const [hw, c] of [[56, 128], [28, 256], [14, 512], [7, 1024]]) addDepthwise(ctx, { x: [1, hw, hw, c], k: 7, pad: 3, bias: true });
+    for (const [hw, c] of [[56, 128], [7, 1024]]) addDepthwiseLayerNorm(ctx, { x: [1, hw, hw, c], k: 7, pad: 3, bias: true, eps: 1e-6 });
     for (const [hw, c] of [[56, 128], [28, 256], [14, 512], [7, 1024]]) addLayerNorm(ctx, [hw * hw, c], 1e-6);
     addLayerNorm(ctx, [2, 77, 512], 1e-5);
     addSoftmax(ctx, [8, 77, 77], { causal: true, scale: 0.125 });
@@ -730,5 +799,6 @@ export function kernelChecks(gpu: Gpu, set: ShapeSet, seeds: Seeds): Plan {
     addConvBackward(ctx, { layout: 'nhwc', x: [1, 128, 56, 56], Cout: 256, k: 2 });
     addDepthwiseBackward(ctx, { x: [1, 56, 56, 128], k: 7, pad: 3 });
   }
+  if (ctx.extrasCut) plan.skipped.push({ what: `${ctx.extrasCut} ${set}-shape checks of variants that are neither profile's default (each still ran at one shape of its family)`, why: opts.quick ? '--quick' : 'full-size shapes: one per family' });
   return plan;
 }

@@ -100,7 +100,8 @@ export async function pytorchChecks(gpu: Gpu, opts: PytorchCheckOptions): Promis
 }
 
 async function compare(gpu: Gpu, peer: PytorchPeer, theirs: FeatureOutputs, a: { source: ReturnType<typeof syntheticWeights>; config: ClipConfig; dtype: WeightDType; pixels: Float32Array; ids: Int32Array; frames: number; nPrompts: number; t0: number }): Promise<CheckResult[]> {
-  const model = await EchoClipModel.load(gpu, a.source, a.config, { dtype: a.dtype });
+  // What a user's load gets (the tuning cache's picks), without searching inside the budget.
+  const model = await EchoClipModel.load(gpu, a.source, a.config, { dtype: a.dtype, tune: 'cached' });
   try {
     const S = a.config.vision.imageSize, L = a.config.text.contextLength;
     const ours = { image: await model.encodeImages(a.pixels), text: await model.encodeTexts(a.ids) };

@@ -6,7 +6,9 @@ import type { Gpu } from '../gpu/device.js';
 import { freshSeed, Seeds, type Plan, type PlannedCheck } from './harness.js';
 import { kernelChecks } from './kernels.js';
 import { modelChecks, trainChecks, type FixtureDir } from './models.js';
-import type { CheckResult, SelfcheckReport, SkippedCheck } from './types.js';
+import { tableDefaultOn, unavailableReason } from '../kernels/tuning.js';
+import { KERNEL_VARIANTS } from '../kernels/variants.js';
+import type { CheckResult, SelfcheckReport, SkippedCheck, VariantStatus } from './types.js';
 
 export type SelfcheckGroup = 'kernels' | 'models' | 'train' | 'pytorch';
 
@@ -53,7 +55,7 @@ export async function runSelfcheck(gpu: Gpu, opts: SelfcheckOptions): Promise<Se
   const noFixtures = (what: string): Plan => ({ checks: [], skipped: [{ what, why: `no fixtures: ${(opts.fixtures as { missing: string }).missing}` }] });
 
   const phases: Phase[] = [
-    { group: 'kernels', label: 'kernels at odd shapes', plan: () => kernelChecks(gpu, 'odd', seeds) },
+    { group: 'kernels', label: 'kernels at odd shapes', plan: () => kernelChecks(gpu, 'odd', seeds, { quick: opts.quick }) },
     { group: 'models', label: 'tiny models', plan: () => (fixtures ? modelChecks(gpu, fixtures) : noFixtures('tiny EchoCLIP / EchoCLIP-R forward')) },
     { group: 'train', label: 'training step', plan: () => (fixtures ? trainChecks(gpu, fixtures) : noFixtures('tiny EchoCLIP training step')) },
     { group: 'kernels', label: 'kernels at full-size shapes', plan: () => kernelChecks(gpu, 'full', seeds) },
@@ -93,8 +95,23 @@ export function selfcheckReport(gpu: Gpu, started: Date, t0: number, checks: Che
     seconds: (performance.now() - t0) / 1000,
     checks,
     skipped,
+    variants: variantStatus(gpu, checks),
     pass: checks.length > 0 && checks.every((c) => c.pass),
   };
+}
+
+/**
+ * Every row of the kernel-variant table on this adapter: unavailable (and why), or how many of the
+ * checks that ran it passed — the "which variant passed where" table (src/kernels/README.md).
+ */
+export function variantStatus(gpu: Gpu, checks: readonly CheckResult[]): VariantStatus[] {
+  return KERNEL_VARIANTS.map((v) => {
+    const reason = unavailableReason(gpu, v);
+    const mine = checks.filter((c) => c.family === v.family && c.variant === v.name);
+    const passed = mine.filter((c) => c.pass).length;
+    const status: VariantStatus['status'] = reason ? 'unavailable' : !mine.length ? 'not run' : passed === mine.length ? 'pass' : 'fail';
+    return { family: v.family, variant: v.name, available: !reason, ...(reason ? { reason } : {}), defaultOn: tableDefaultOn(gpu, v), experimental: v.experimental ?? false, checks: mine.length, passed, status };
+  });
 }
 
 /** The reason a check was skipped for lack of time (exit code 3 looks for it). */

@@ -14,8 +14,10 @@ export interface CheckResult {
   dtype: string;
   /** Shape description, e.g. '77x512->1536'. */
   shape: string;
-  /** Which kernel profile(s) select this variant by default: 'software', 'gpu', 'both' or 'forced'. */
+  /** Which kernel profile(s) select this variant by default: 'software', 'gpu', 'both' or 'forced' (neither). */
   profile?: string;
+  /** The kernel-variant table family whose row `variant` names (src/kernels/variants.ts), if any. */
+  family?: string;
   /** max |got - want| over the output (NaN/Infinity counts as a failure). */
   maxAbsErr: number;
   /** max |got - want| / max(1, max |want|). */
@@ -36,6 +38,22 @@ export interface SkippedCheck {
   why: string;
 }
 
+/** One row of the kernel-variant table on this adapter: did it run, and did every check of it pass. */
+export interface VariantStatus {
+  family: string;
+  variant: string;
+  available: boolean;
+  /** Why it is unavailable (missing feature, experimental off). */
+  reason?: string;
+  /** Profiles whose table default it is on this adapter: 'software', 'gpu', 'both' or 'none'. */
+  defaultOn: string;
+  experimental: boolean;
+  checks: number;
+  passed: number;
+  /** 'pass': ran, every check passed; 'fail': a check failed; 'not run': available but no check ran (budget, --only). */
+  status: 'pass' | 'fail' | 'not run' | 'unavailable';
+}
+
 export interface SelfcheckReport {
   adapter: import('../gpu/device.js').AdapterDescription;
   kernelProfile: string;
@@ -44,5 +62,7 @@ export interface SelfcheckReport {
   checks: CheckResult[];
   /** Checks not run (budget ran out, feature missing, no python3/torch), each with the reason. */
   skipped: SkippedCheck[];
+  /** Every kernel variant of the table: available here or why not, and whether its checks passed. */
+  variants: VariantStatus[];
   pass: boolean;
 }

@@ -36,6 +36,9 @@ describe('echoclip CLI (built bin)', () => {
     expect(j.selfTest.pass).toBe(true);
     expect(j.adapter.description.length).toBeGreaterThan(0);
     expect(j.limits.maxBufferSize).toBeGreaterThan(256 * 2 ** 20);
+    // Per op family: the variant in use and every variant's availability (test/cli/probe.test.ts).
+    expect(j.kernels.families.find((f: { family: string }) => f.family === 'matmul').variants.length).toBeGreaterThan(1);
+    expect(j.kernels.experimental.howto).toMatch(/ECHOCLIP_EXPERIMENTAL_KERNELS=1/);
   });
 });
 

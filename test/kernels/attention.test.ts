@@ -10,7 +10,7 @@ import { golden, loadGoldens, toleranceFor, type Golden } from '../helpers/golde
 import { randomArray, testGpu } from '../helpers/gpu.js';
 import { attentionRef, swap01 } from './misc-ref.js';
 
-const VARIANTS: AttentionVariant[] = ['rowblock', 'tiled'];
+const VARIANTS: AttentionVariant[] = ['rowblock', 'tiled', 'subgroup'];
 
 function upload(gpu: Gpu, g: Golden): Tensor {
   return Tensor.from(gpu, g.data as Float32Array, g.shape);
@@ -31,6 +31,7 @@ describe.each(VARIANTS)('attention %s', (variant) => {
     ['mha_causal', 5], ['mha_causal_77', 4],
   ] as const)('multiHeadAttention matches the %s golden (%i heads)', async (name, heads) => {
     const gpu = await testGpu();
+    if (variant === 'subgroup' && !gpu.subgroups) return expect(() => attentionCore(Tensor.zeros(gpu, [1, 2, 6]), { heads: 1, variant })).toThrowError(/subgroups/);
     const g = await loadGoldens('ops.safetensors');
     const x = golden(g, `${name}.in.x`);
     const [T, B, D] = x.shape;
@@ -40,12 +41,14 @@ describe.each(VARIANTS)('attention %s', (variant) => {
   });
 
   // Full-size text shape (8 × 64, T = 77), odd head dims (scalar path), T = 1, T not a multiple
-  // of the tile, non-causal, and a query count beyond one tiled workgroup per head. Head dims are
-  // limited to {9, 12, 16, 64}: each one is a pipeline, and compiling dominates on CPU adapters.
+  // of the tile, non-causal, and a query count beyond one tiled workgroup per head (T = 3 and 13:
+  // fewer keys than a subgroup's lanes). Head dims are limited to {9, 12, 16, 64}: each one is a
+  // pipeline, and compiling dominates on CPU adapters.
   it.each([
-    [2, 77, 512, 8, true], [3, 13, 45, 5, true], [1, 1, 32, 2, true], [2, 70, 24, 2, false], [1, 33, 27, 3, false], [1, 100, 12, 1, true],
+    [2, 77, 512, 8, true], [3, 13, 45, 5, true], [1, 1, 32, 2, true], [2, 70, 24, 2, false], [1, 33, 27, 3, false], [1, 100, 12, 1, true], [3, 3, 18, 2, false],
   ])('attentionCore matches the CPU reference: B=%i T=%i D=%i heads=%i causal=%s', async (B, T, D, heads, causal) => {
     const gpu = await testGpu();
+    if (variant === 'subgroup' && !gpu.subgroups) return;
     const qkv = randomArray(B * T * 3 * D, B * 1000 + T + D).map((v) => v * 2);
     const y = attentionCore(Tensor.from(gpu, qkv, [B, T, 3 * D]), { heads, causal, variant });
     expect(await y.toFloat32()).toBeAllclose(attentionRef(qkv, B, T, D, heads, causal), { rtol: 0, atol: 2e-6 });
@@ -79,6 +82,6 @@ describe('attention checks', () => {
     expect(() => multiHeadAttention(Tensor.zeros(gpu, [1, 3, 8]), w, { heads: 2 })).toThrow(ShapeError);
     const wOk: MhaWeights = { ...w, outProjBias: Tensor.zeros(gpu, [8]) };
     expect(() => multiHeadAttention(Tensor.zeros(gpu, [1, 3, 8]), wOk, { heads: 3 })).toThrowError(/split into 3 heads/);
-    expect(defaultAttentionVariant(gpu)).toBe(gpu.kernelProfile === 'software' ? 'rowblock' : 'tiled');
+    expect(defaultAttentionVariant(gpu)).toBe(gpu.kernelProfile === 'software' ? 'rowblock' : gpu.subgroups ? 'subgroup' : 'tiled');
   });
 });

@@ -10,16 +10,20 @@ import { permuteHost } from '../../src/kernels/conv2d.js';
 import { accumulate, geluBackward, mulColumns, scaleSamples } from '../../src/kernels/elementwise-backward.js';
 import { invertIds, tokenEmbeddingBackward } from '../../src/kernels/embedding-backward.js';
 import { layerNormBackward } from '../../src/kernels/layernorm-backward.js';
+import type { RowVariant } from '../../src/kernels/layernorm.js';
 import { linearBackward } from '../../src/kernels/matmul-backward.js';
 import { linear } from '../../src/kernels/gemm/index.js';
 import { argmaxPoolBackward, globalAvgPoolBackward, l2NormalizeBackward } from '../../src/kernels/pooling-backward.js';
-import { l2Normalize } from '../../src/kernels/pooling.js';
+import { l2Normalize, type L2NormVariant } from '../../src/kernels/pooling.js';
 import { softmaxBackward } from '../../src/kernels/softmax-backward.js';
 import { softmax } from '../../src/kernels/softmax.js';
 import { golden, loadGoldens, toleranceFor } from '../helpers/goldens.js';
+import { layerNormBackwardRef, softmaxBackwardRef } from '../../src/selfcheck/cpu-ref.js';
 import { expectF16InputsMatch, randomArray, testGpu } from '../helpers/gpu.js';
 
 const OPS = 'ops.safetensors';
+/** The row-reduction variants of the norm / softmax backward kernels (subgroup: where the device has them). */
+const ROW_VARIANTS: RowVariant[] = ['row', 'workgroup', 'subgroup'];
 const NCHW_TO_NHWC = [0, 2, 3, 1];
 const LND_TO_NLD = [1, 0, 2];
 
@@ -42,13 +46,14 @@ async function setup() {
 
 
 describe('norms and activations', () => {
-  it.each([
-    ['layernorm_cl', 1e-6, undefined],
-    ['layernorm2d_cf', 1e-6, NCHW_TO_NHWC],
-    ['layernorm_text', 1e-5, undefined],
-  ] as const)('%s: dx, dweight, dbias', async (name, eps, perm) => {
-    const { up, check } = await setup();
-    const r = layerNormBackward(up(`${name}.in.x`, perm ? [...perm] : undefined), up(`${name}.in.weight`), up(`${name}.grad_out`, perm ? [...perm] : undefined), { eps });
+  it.each(ROW_VARIANTS.flatMap((variant) => [
+    ['layernorm_cl', variant, 1e-6, undefined],
+    ['layernorm2d_cf', variant, 1e-6, NCHW_TO_NHWC],
+    ['layernorm_text', variant, 1e-5, undefined],
+  ] as const))('%s (%s): dx, dweight, dbias', async (name, variant, eps, perm) => {
+    const { gpu, up, check } = await setup();
+    if (variant === 'subgroup' && !gpu.subgroups) return;
+    const r = layerNormBackward(up(`${name}.in.x`, perm ? [...perm] : undefined), up(`${name}.in.weight`), up(`${name}.grad_out`, perm ? [...perm] : undefined), { eps, variant });
     await check(r.dx, `${name}.grad.x`, perm ? [...perm] : undefined);
     await check(r.dweight, `${name}.grad.weight`);
     await check(r.dbias, `${name}.grad.bias`);
@@ -63,10 +68,27 @@ describe('norms and activations', () => {
     if (x.every((v, i) => v === xt[i])) expect(await dx.toFloat32()).not.toBeAllclose(golden(g, 'gelu_tanh.grad.x').data, { rtol: 0, atol: toleranceFor(OPS, 'gelu_erf.grad.x') });
   });
 
-  it.each([['softmax', false], ['softmax_causal', true]] as const)('%s', async (name, causal) => {
-    const { up, check } = await setup();
-    const y = softmax(up(`${name}.in.x`), { causal });
-    await check(softmaxBackward(y, up(`${name}.grad_out`)), `${name}.grad.x`);
+  it.each(ROW_VARIANTS.flatMap((variant) => [['softmax', variant, false], ['softmax_causal', variant, true]] as const))('%s (%s)', async (name, variant, causal) => {
+    const { gpu, up, check } = await setup();
+    if (variant === 'subgroup' && !gpu.subgroups) return expect(() => softmaxBackward(up(`${name}.in.x`), up(`${name}.grad_out`), { variant })).toThrowError(/subgroups/);
+    const y = softmax(up(`${name}.in.x`), { causal, variant });
+    await check(softmaxBackward(y, up(`${name}.grad_out`), { variant }), `${name}.grad.x`);
+  });
+
+  // Rows narrower than a subgroup (C = 1, 3), not a multiple of one (77, 1023), the full width 768;
+  // row counts that are multiples of nothing. Against the float64 references.
+  it.each(ROW_VARIANTS)('layerNormBackward and softmaxBackward (%s) on odd shapes match the CPU references', async (variant) => {
+    const gpu = await testGpu();
+    if (variant === 'subgroup' && !gpu.subgroups) return;
+    for (const [R, C] of [[5, 1], [7, 3], [13, 77], [3, 768], [2, 1023]]) {
+      const x = randomArray(R * C, C).map((v) => v * 2 + 1), w = randomArray(C, C + 1), dy = randomArray(R * C, C + 2);
+      const want = layerNormBackwardRef(x, w, dy, C, 1e-6);
+      const r = layerNormBackward(Tensor.from(gpu, x, [R, C]), Tensor.from(gpu, w, [C]), Tensor.from(gpu, dy, [R, C]), { eps: 1e-6, variant });
+      expect(await r.dx.toFloat32(), `layernorm dx [${R}, ${C}]`).toBeAllclose(want.dx, { rtol: 1e-4, atol: 1e-4 });
+      expect(await r.dweight.toFloat32(), `layernorm dweight [${R}, ${C}]`).toBeAllclose(want.dweight, { rtol: 1e-5, atol: 1e-5 });
+      const y = new Float32Array(R * C).map((_, i) => Math.abs(x[i]) / C);
+      expect(await softmaxBackward(Tensor.from(gpu, y, [R, C]), Tensor.from(gpu, dy, [R, C]), { variant }).toFloat32(), `softmax dx [${R}, ${C}]`).toBeAllclose(softmaxBackwardRef(y, dy, C), { rtol: 1e-5, atol: 1e-6 });
+    }
   });
 
   it('elementwise helpers: accumulate, mulColumns, scaleSamples', async () => {
@@ -152,9 +174,24 @@ describe('pooling, embedding and loss backward', () => {
     await check(dx, 'avgpool.grad.x', NCHW_TO_NHWC);
   });
 
-  it('l2norm', async () => {
-    const { up, check } = await setup();
-    await check(l2NormalizeBackward(up('l2norm.in.x'), up('l2norm.grad_out')), 'l2norm.grad.x');
+  it.each(['row', 'subgroup'] as L2NormVariant[])('l2norm (%s): the golden, and odd rows against a float64 reference', async (variant) => {
+    const { gpu, up, check } = await setup();
+    if (variant === 'subgroup' && !gpu.subgroups) return;
+    await check(l2NormalizeBackward(up('l2norm.in.x'), up('l2norm.grad_out'), { variant }), 'l2norm.grad.x');
+    // dx = (dy − y (y·dy)) / ‖x‖, y = x / ‖x‖; dy / eps for the zero row.
+    for (const [R, D] of [[3, 1], [5, 3], [3, 77], [2, 1023]]) {
+      const x = randomArray(R * D, D), dy = randomArray(R * D, D + 1);
+      x.fill(0, D, 2 * D);
+      const want = new Float32Array(R * D);
+      for (let r = 0; r < R; r++) {
+        let ss = 0, xd = 0;
+        for (let d = 0; d < D; d++) { ss += x[r * D + d] ** 2; xd += x[r * D + d] * dy[r * D + d]; }
+        const n = Math.sqrt(ss);
+        for (let d = 0; d < D; d++) want[r * D + d] = n <= 1e-12 ? dy[r * D + d] / 1e-12 : (dy[r * D + d] - (x[r * D + d] / n) * (xd / n)) / n;
+      }
+      const got = await l2NormalizeBackward(Tensor.from(gpu, x, [R, D]), Tensor.from(gpu, dy, [R, D]), { variant }).toFloat32();
+      expect(got, `[${R}, ${D}]`).toBeAllclose(want, { rtol: 1e-5, atol: 1e-5 });
+    }
   });
 
   it('eot_pool', async () => {
@@ -212,10 +249,11 @@ describe('f16 saved inputs (mixed precision): same gradients as f32 on the same 
     await expectF16InputsMatch(gpu, { x: arr(30, 73, [6, 5], true), v: arr(5, 74, [5]) }, (t) => [mulColumns(t.x, t.v)]);
   });
 
-  it('layerNormBackward: x', async () => {
+  it.each(['row', 'subgroup'] as const)('layerNormBackward (%s): x', async (variant) => {
     const gpu = await testGpu();
-    await expectF16InputsMatch(gpu, { x: arr(60, 75, [5, 12], true, 3), w: arr(12, 76, [12]), dy: arr(60, 77, [5, 12]) }, (t) => {
-      const r = layerNormBackward(t.x, t.w, t.dy, { eps: 1e-6 });
+    if (variant === 'subgroup' && !gpu.subgroups) return;
+    await expectF16InputsMatch(gpu, { x: arr(5 * 77, 75, [5, 77], true, 3), w: arr(77, 76, [77]), dy: arr(5 * 77, 77, [5, 77]) }, (t) => {
+      const r = layerNormBackward(t.x, t.w, t.dy, { eps: 1e-6, variant });
       return [r.dx, r.dweight, r.dbias];
     });
   });
