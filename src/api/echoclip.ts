@@ -10,6 +10,7 @@ import { EchoClipModel } from '../models/clip.js';
 import { parseOpenClipConfig, type ClipConfig } from '../models/config.js';
 import { gradCam, type GradCam } from '../models/gradcam.js';
 import type { WeightDType } from '../models/parameters.js';
+import type { GemmMath } from '../kernels/gemm/index.js';
 import type { TuneMode } from '../kernels/tuning.js';
 import { TrainableClip } from '../models/train.js';
 import { l2NormalizeRows } from '../tasks/array.js';
@@ -43,6 +44,8 @@ export interface WeightsFiles {
 export interface EchoClipOptions {
   /** Weight storage on the GPU: 'f16' halves memory (needs shader-f16). Default 'f32'. */
   dtype?: WeightDType;
+  /** GEMM arithmetic with f16 weights: 'f16' multiplies in f16 like PyTorch autocast (default 'f32'; see LoadModelOptions.math). */
+  math?: GemmMath;
   onProgress?: (e: EchoClipProgress) => void;
   /** Overrides the weights location of the name (directory, file, hf-hub id, URL), or gives the files. */
   weights?: string | WeightsFiles;
@@ -176,7 +179,7 @@ export class EchoClip {
     const opened: OpenedModelWeights = typeof opts.weights === 'object' ? await openGivenFiles(platform, opts.weights) : await platform.openWeights(location, assets);
     const gpu = opts.gpu ?? (await requestDevice({ adapter: opts.device }));
     try {
-      const model = await EchoClipModel.load(gpu, opened.source, opened.config, { dtype: opts.dtype, label: opened.label, activationBudget: opts.activationBudget, log: opts.log, tune: opts.tune, cacheDir: opts.cacheDir });
+      const model = await EchoClipModel.load(gpu, opened.source, opened.config, { dtype: opts.dtype, math: opts.math, label: opened.label, activationBudget: opts.activationBudget, log: opts.log, tune: opts.tune, cacheDir: opts.cacheDir });
       return new EchoClip(model, gpu, kind, typeof opts.weights === 'object' ? opened.label : location, platform, opts, opened, !opts.gpu);
     } catch (e) {
       if (!opts.gpu) gpu.destroy();

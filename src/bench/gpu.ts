@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Gpu } from '../gpu/device.js';
 import type { ProfileRecord } from '../gpu/recorder.js';
 import { parseSafetensors } from '../io/safetensors.js';
+import type { GemmMath } from '../kernels/gemm/index.js';
 import { EchoClipModel } from '../models/clip.js';
 import type { ClipConfig } from '../models/config.js';
 import type { WeightDType } from '../models/parameters.js';
@@ -168,31 +169,34 @@ function towerItems(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, refs: Refs): {
   const soft = gpu.adapter.fallback;
   const config = opts.config;
   const source = syntheticWeights(config);
-  let held: { dtype: WeightDType; model: EchoClipModel } | null = null;
-  const model = async (dtype: WeightDType) => {
-    if (held?.dtype === dtype) return held.model;
+  let held: { key: string; model: EchoClipModel } | null = null;
+  const model = async (dtype: WeightDType, math: GemmMath) => {
+    if (held?.key === `${dtype}/${math}`) return held.model;
     held?.model.release();
     held = null;
     gpu.pool.trim();
-    held = { dtype, model: await EchoClipModel.load(gpu, source, config, { dtype }) };
+    held = { key: `${dtype}/${math}`, model: await EchoClipModel.load(gpu, source, config, { dtype, math }) };
     return held.model;
   };
   const items: PlanItem[] = [];
-  const dtypes: WeightDType[] = gpu.f16 ? ['f32', 'f16'] : ['f32'];
+  // f32; f16 weights with f32 math (exact products); on real GPUs also f16 math (autocast-like: the
+  // f16-arithmetic GEMMs, PyTorch autocast's semantics).
+  const configs: [WeightDType, GemmMath][] = gpu.f16 ? [['f32', 'f32'], ['f16', 'f32'], ...(soft ? [] : [['f16', 'f16'] as [WeightDType, GemmMath]])] : [['f32', 'f32']];
   // Interleaved by batch (text 1, image 1, text 202, image 20, …) so a cut run keeps both towers.
   const order: ['image' | 'text', number][] = [];
   for (let i = 0; i < Math.max(s.imageBatches.length, s.textBatches.length); i++) {
     if (i < s.textBatches.length) order.push(['text', s.textBatches[i]]);
     if (i < s.imageBatches.length) order.push(['image', s.imageBatches[i]]);
   }
-  for (const dtype of dtypes) {
+  for (const [dtype, math] of configs) {
+    const label = math === 'f16' ? `${dtype} weights, f16 math` : `${dtype} weights`;
     for (const [tower, n] of order) {
       // Software (lavapipe, 2 shared cores): ~17 s per frame, ~2 s per prompt, plus a model load.
       const estimateS = soft ? (tower === 'image' ? 18 * n : 2 * n) + 3 : tower === 'image' ? 2 + n * 0.05 : 2 + n * 0.01;
       items.push({
-        group: 'towers', what: `${tower} tower ${towerShape(tower, n, config)} ${dtype} weights`, estimateS,
+        group: 'towers', what: `${tower} tower ${towerShape(tower, n, config)} ${label}`, estimateS,
         async run() {
-          const m = await model(dtype);
+          const m = await model(dtype, math);
           const x = tower === 'image' ? benchPixels(n, config.vision.imageSize) : benchPrompts(n, config.text.contextLength);
           let out: Float32Array | null = null;
           // One pass of exactly n items (the batch named in the case), not the default micro-batch.
@@ -202,14 +206,14 @@ function towerItems(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, refs: Refs): {
           // the ~17 s a frame takes there); GPUs: a compiling call, then warm-up and timed repeats.
           if (!soft) await step();
           const t = await timeSteps(step, soft ? { warmup: 0, repeats: 1 } : opts.timing);
-          if (dtype === 'f32' && n === Math.min(...(tower === 'image' ? s.imageBatches : s.textBatches))) refs.set(`${tower}_b${n}`, out!);
-          return [{ suite: SUITE, name: `${tower}_tower`, shape: towerShape(tower, n, config), dtype, impl: 'echoclip', variant: soft ? `${gpu.kernelProfile}, first call` : gpu.kernelProfile, ...t, gflops: null, gbps: null, peak_gpu_bytes: gpu.pool.peakBytes, items_per_s: (n * 1000) / t.median_ms }];
+          if (dtype === 'f32' && math === 'f32' && n === Math.min(...(tower === 'image' ? s.imageBatches : s.textBatches))) refs.set(`${tower}_b${n}`, out!);
+          return [{ suite: SUITE, name: `${tower}_tower`, shape: towerShape(tower, n, config), dtype: math === 'f16' ? 'f16 math' : dtype, impl: 'echoclip', variant: soft ? `${gpu.kernelProfile}, first call` : gpu.kernelProfile, ...t, gflops: null, gbps: null, peak_gpu_bytes: gpu.pool.peakBytes, items_per_s: (n * 1000) / t.median_ms }];
         },
       });
     }
   }
   const release: PlanItem = { group: 'towers', what: 'release the tower model', estimateS: 0, always: true, run: async () => (held?.model.release(), (held = null), gpu.pool.trim(), []) };
-  return { f32: items.filter((i) => i.what.endsWith('f32 weights')), f16: items.filter((i) => i.what.endsWith('f16 weights')), release };
+  return { f32: items.filter((i) => i.what.endsWith('f32 weights')), f16: items.filter((i) => i.what.includes('f16 weights')), release };
 }
 
 function pytorchItem(gpu: Gpu, s: GpuSizes, opts: GpuSuiteOptions, peer: PytorchPeer, refs: Refs, deadline: number, skipped: Skipped[]): PlanItem {

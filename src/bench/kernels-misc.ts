@@ -123,7 +123,7 @@ export async function benchAttention(gpu: Gpu, timing: TimingOptions, batches: r
 
 /**
  * Global average pool of the last stage (7 × 7 × 1024), one image and a 20-frame clip; the text
- * tower's EOT (argmax) pool, [B, 77, 512] at 1 and 202 prompts. Both are the 'pooling' family.
+ * tower's EOT (argmax) pool, [B, 77, 512] at 1 and 202 prompts ('pooling' and 'eot-pool' families).
  */
 export async function benchAvgPool(gpu: Gpu, timing: TimingOptions, variants: Variants = benchVariants(gpu, 'pooling'), sizes: readonly [number, number][] = [[1, 1], [20, 202]]): Promise<BenchCase[]> {
   const cases: BenchCase[] = [];
@@ -135,7 +135,7 @@ export async function benchAvgPool(gpu: Gpu, timing: TimingOptions, variants: Va
     const e = Tensor.empty(gpu, [B, 512]);
     for (const variant of at(variants, i)) {
       cases.push(await measureVariant(gpu, 'pooling', { name: 'avgpool', shape: `${N}x7x7x1024`, dtype: 'f32', variant, bytes: 4 * N * 1024 * 50 }, () => void globalAvgPool(x, { variant: variant as PoolingVariant, out: y }), timing));
-      cases.push(await measureVariant(gpu, 'pooling', { name: 'eot_pool', shape: `${B}x77x512`, dtype: 'f32', variant, bytes: 4 * B * (77 + 2 * 512) }, () => void argmaxPool(t, ids, { variant: variant as PoolingVariant, out: e }), timing));
+      cases.push(await measureVariant(gpu, 'eot-pool', { name: 'eot_pool', shape: `${B}x77x512`, dtype: 'f32', variant, bytes: 4 * B * (77 + 2 * 512) }, () => void argmaxPool(t, ids, { variant: variant as PoolingVariant, out: e }), timing));
     }
     for (const z of [x, y, t, ids, e]) z.release();
   }

@@ -7,6 +7,7 @@ import { nodePlatform } from '../api/platform-node.js';
 import { resolveTokenizer, tokenizerForModel, type TextTokenizer, type TokenizerKind } from '../api/resolve.js';
 import { requestDevice, type Gpu } from '../gpu/device.js';
 import { toFloat32 } from '../io/dtype.js';
+import type { GemmMath } from '../kernels/gemm/index.js';
 import { parseSafetensors } from '../io/safetensors.js';
 import { parseByteSize } from '../models/batching.js';
 import type { WeightDType } from '../models/parameters.js';
@@ -14,7 +15,7 @@ import { flagString, type ParsedArgs } from './args.js';
 import { fileProgress, progressBar, type ProgressBar } from './progress.js';
 
 /** Flags every model command accepts. */
-export const MODEL_FLAGS = { weights: 'value', device: 'value', dtype: 'value' } as const;
+export const MODEL_FLAGS = { weights: 'value', device: 'value', dtype: 'value', math: 'value' } as const;
 /** Flags of the commands that run the towers over many frames/prompts (embed, zero-shot, search). */
 export const BATCH_FLAGS = { memory: 'value' } as const;
 export const TOKENIZER_FLAGS = { tokenizer: 'value', vocab: 'value', 'template-vocab': 'value', 'assets-url': 'value' } as const;
@@ -25,6 +26,13 @@ export const DEFAULT_WEIGHTS: Record<string, string> = {
   embed: PRETRAINED['echo-clip'],
   search: PRETRAINED['echo-clip-r'],
 };
+
+/** --math f32|f16 (f16: autocast-like GEMMs with f16 weights; default f32). */
+export function mathFlag(args: ParsedArgs, command: string): GemmMath {
+  const m = flagString(args, 'math') ?? 'f32';
+  if (m !== 'f32' && m !== 'f16') throw new UsageError(`echoclip ${command}`, `--math must be f32 or f16, got '${m}'`);
+  return m;
+}
 
 export function dtypeFlag(args: ParsedArgs, command: string): WeightDType {
   const d = flagString(args, 'dtype') ?? 'f32';
@@ -65,6 +73,7 @@ export async function openEchoClip(args: ParsedArgs, command: string, extra: { d
   const memory = flagString(args, 'memory');
   const options: EchoClipOptions = {
     dtype: dtypeFlag(args, command),
+    math: mathFlag(args, command),
     device: flagString(args, 'device'),
     tokenizer: tokenizerFlag(args, command),
     defaultTokenizer: extra.defaultTokenizer,

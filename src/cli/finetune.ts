@@ -11,7 +11,7 @@ import { parseSafetensors, serializeSafetensors } from '../io/safetensors.js';
 import { openWeights, openWeightsFile } from '../io/weights-node.js';
 import { parseOpenClipConfig, toOpenClipConfigJson } from '../models/config.js';
 import { TrainableClip } from '../models/train.js';
-import { openVideo, preprocessVideo } from '../video/video.js';
+import { openVideoAsync, preprocessVideoAsync } from '../video/video.js';
 import { readVideoFileBytes } from '../video/video-node.js';
 import { flagInt, flagNumber, flagString, parseArgs, requireFlag } from './args.js';
 import { loadTokenizer, MODEL_FLAGS, openDevice, TOKENIZER_FLAGS } from './common.js';
@@ -103,10 +103,11 @@ function videoData(videos: readonly string[], tokens: Int32Array, imageSize: num
     pairs: videos.length,
     tokens,
     async frameCount(i) {
-      return openVideo(await bytesOf(videos[i]), videos[i]).frames.length;
+      return (await openVideoAsync(await bytesOf(videos[i]), videos[i])).frames.length;
     },
     async frame(i, f) {
-      const v = preprocessVideo(await bytesOf(videos[i]), { frames: [f], label: videos[i] });
+      // Async: deflated DICOM and the lazily loaded WASM codecs (JPEG-LS, JPEG 2000, HTJ2K).
+      const v = await preprocessVideoAsync(await bytesOf(videos[i]), { frames: [f], label: videos[i] });
       if (v.shape[2] !== imageSize || v.shape[3] !== imageSize) throw new UsageError(videos[i], `preprocesses to ${v.shape[2]}×${v.shape[3]}, the model takes ${imageSize}×${imageSize}`);
       return v.pixelValues;
     },

@@ -44,7 +44,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
   const out = flagString(args, 'out');
   if (!out) throw new UsageError('echoclip index', '--out is required', { hint: "see 'echoclip index --help'" });
   if (!input === !reports) throw new UsageError('echoclip index', input ? 'give --input or --reports, not both' : '--input (or --reports) is required');
-  const storage = (flagString(args, 'storage') ?? 'f16') as StorageDType;
+  const storage = (flagString(args, 'storage') ?? 'f32') as StorageDType;
   if (storage !== 'f16' && storage !== 'f32') throw new UsageError('echoclip index', `--storage must be f16 or f32, got '${storage}'`);
   const flushEvery = flagInt(args, 'flush-every', 'index', 256);
   if (flushEvery < 1) throw new UsageError('echoclip index', '--flush-every must be at least 1');

@@ -166,7 +166,7 @@ export async function clipIndexHeader(echo: EchoClip, opts: { frames?: string; t
     format: INDEX_FORMAT, version: INDEX_VERSION, kind,
     model: { weightsSha256, weightDtype: echo.model.weightDtype, embedDim: echo.config.embedDim, ...(kind === 'reports' ? { tokenizer: echo.tokenizerKind } : {}) },
     preprocessing: kind === 'clips' ? { frames: opts.frames ?? 'all', trueRgb: !!opts.trueRgb, imageSize: echo.config.vision.imageSize } : null,
-    storage: opts.storage ?? 'f16',
+    storage: opts.storage ?? 'f32',
     patientSaltId: opts.patientSalt ? patientSaltId(opts.patientSalt) : null,
   };
 }

@@ -23,11 +23,14 @@
 import { ShapeError } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
+import { attentionCoreGemm } from './attention-gemm.js';
 import { matmul } from './gemm/index.js';
 import { chooseVariant } from './variants.js';
 import { checkSubgroups, f32Bits, foldWorkgroups, packParams, wgslEnableSubgroups, wgslParamsStruct, wgslStorage, wgslSubgroupReduce, wgslFoldedMain } from './wgsl.js';
 
-export type AttentionVariant = 'rowblock' | 'tiled' | 'subgroup';
+/** The fused kernels, plus 'gemm': QKᵀ and PV as batched GEMMs (attention-gemm.ts) for the subgroup-matrix GEMM. */
+export type AttentionVariant = 'rowblock' | 'tiled' | 'subgroup' | 'gemm';
+type FusedVariant = Exclude<AttentionVariant, 'gemm'>;
 
 export interface AttentionOptions {
   heads: number;
@@ -63,7 +66,7 @@ const SG_Q = 16;
 // The causal flag is a uniform, not a compile-time switch: pipelines depend only on (variant,
 // head_dim), and compiling is the slow part on software adapters.
 interface AttnKey {
-  variant: AttentionVariant;
+  variant: FusedVariant;
   dh: number;
 }
 
@@ -72,7 +75,7 @@ export function defaultAttentionVariant(gpu: Gpu): AttentionVariant {
 }
 
 /** Queries per workgroup (rowblock: per invocation). */
-function queriesPerGroup(variant: AttentionVariant): number {
+function queriesPerGroup(variant: FusedVariant): number {
   return variant === 'rowblock' ? ROW_QB : variant === 'tiled' ? TILE_Q : SG_Q;
 }
 
@@ -297,6 +300,8 @@ export function attentionCore(qkv: Tensor, opts: AttentionOptions): Tensor {
   if (B * T * D === 0) return out;
   if (dh % 4 === 0 && (qkv.byteOffset % 16 !== 0 || out.byteOffset % 16 !== 0)) throw new ShapeError('attention', 'vec4 bindings need 16-byte aligned tensor offsets');
   const variant = opts.variant ?? defaultAttentionVariant(gpu);
+  // Tensor cores reach attention only through the GEMM (experimental, see variants.ts).
+  if (variant === 'gemm') return attentionCoreGemm(qkv, { heads: H, causal: opts.causal ?? true, out, variant: 'subgroup-matrix' });
   checkSubgroups(gpu, variant, 'attention');
   const key: AttnKey = { variant, dh };
   const count = B * H * Math.ceil(T / queriesPerGroup(variant));

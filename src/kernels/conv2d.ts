@@ -11,7 +11,7 @@
 import { ShapeError } from '../errors.js';
 import type { HostArray } from '../gpu/dtype.js';
 import { Tensor } from '../gpu/tensor.js';
-import { recordGemm, type MatmulVariant } from './gemm/index.js';
+import { recordGemm, type GemmMath, type MatmulVariant } from './gemm/index.js';
 import type { FloatDType } from './wgsl.js';
 
 export type ConvInputLayout = 'nchw' | 'nhwc';
@@ -24,6 +24,8 @@ export interface PatchConv2dOptions {
   /** dtype of a newly allocated output (default: x's dtype). */
   dtype?: FloatDType;
   variant?: MatmulVariant;
+  /** Arithmetic the automatic GEMM choice may use ('f16': autocast-like; default 'f32'). */
+  math?: GemmMath;
 }
 
 /**
@@ -98,7 +100,7 @@ export function patchConv2d(x: Tensor, weight: Tensor, opts: PatchConv2dOptions)
     : { Ho, Wo, sN: H * W * Cin, sOy: kh * W * Cin, sOx: kw * Cin, segLen: kw * Cin, segInner: 1, segOuterStride: W * Cin, segInnerStride: 0 };
   recordGemm(gpu, {
     name: `conv2d-${opts.inputLayout}`, a: x, b: weight, out, M: N * Ho * Wo, N: Cout, K: Cin * kh * kw, batch: 1,
-    strideA: 0, strideB: 0, transB: true, patch, epilogue: { bias: opts.bias }, variant: opts.variant,
+    strideA: 0, strideB: 0, transB: true, patch, epilogue: { bias: opts.bias }, variant: opts.variant, math: opts.math,
   });
   return out;
 }

@@ -28,6 +28,11 @@ export function defaultPoolingVariant(gpu: Gpu): PoolingVariant {
   return chooseVariant<PoolingVariant>(gpu, 'pooling');
 }
 
+/** The EOT (argmax) pool variant on this device. */
+export function defaultEotPoolVariant(gpu: Gpu): PoolingVariant {
+  return chooseVariant<PoolingVariant>(gpu, 'eot-pool');
+}
+
 /** The L2-normalise variant (forward and backward) on this device. */
 export function defaultL2NormVariant(gpu: Gpu): L2NormVariant {
   return chooseVariant<L2NormVariant>(gpu, 'l2norm');
@@ -183,7 +188,7 @@ export function argmaxPool(x: Tensor, tokens: Tensor, opts: { out?: Tensor; vari
   }
   if (T === 0) throw new ShapeError('argmaxPool', 'cannot pool a sequence of length 0');
   const out = outFor(x, [B, D], x.dtype as FloatDType, opts.out, 'argmaxPool');
-  const variant = opts.variant ?? defaultPoolingVariant(x.gpu);
+  const variant = opts.variant ?? defaultEotPoolVariant(x.gpu);
   // The subgroup variant runs a workgroup per row; the other an invocation per output element.
   return dispatchPool('eot', variant, [x, tokens], out, variant === 'subgroup' ? B : B * D, T, D);
 }

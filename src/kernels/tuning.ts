@@ -427,17 +427,17 @@ export function tuningWorkloads(s: TuningSizes): TuningWorkload[] {
       },
     },
     {
-      family: 'pooling', shapeClass: '', shape: `avg ${s.frames}x7x7x1024 + eot ${s.prompts}x77x512`,
+      family: 'pooling', shapeClass: '', shape: `avg ${s.frames}x7x7x1024`,
       make(gpu) {
         const x = filled(gpu, [s.frames, 7, 7, 1024]), y = Tensor.empty(gpu, [s.frames, 1024]);
+        return { run: (v) => void globalAvgPool(x, { variant: v as PoolingVariant, out: y }), release: release(x, y) };
+      },
+    },
+    {
+      family: 'eot-pool', shapeClass: '', shape: `eot ${s.prompts}x77x512`,
+      make(gpu) {
         const t = filled(gpu, [s.prompts, 77, 512]), ids = filled(gpu, [s.prompts, 77], 'i32'), e = Tensor.empty(gpu, [s.prompts, 512]);
-        return {
-          run: (v) => {
-            globalAvgPool(x, { variant: v as PoolingVariant, out: y });
-            argmaxPool(t, ids, { variant: v as PoolingVariant, out: e });
-          },
-          release: release(x, y, t, ids, e),
-        };
+        return { run: (v) => void argmaxPool(t, ids, { variant: v as PoolingVariant, out: e }), release: release(t, ids, e) };
       },
     },
     {

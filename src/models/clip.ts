@@ -11,11 +11,18 @@ import { planMicroBatch, runChunks, type MicroBatchPlan } from './batching.js';
 import { encodeImageTensor } from './convnext.js';
 import { uploadParameters, type ParameterStore, type WeightDType } from './parameters.js';
 import { encodeTextTensor } from './text.js';
+import type { GemmMath } from '../kernels/gemm/index.js';
 import { prepareTuning, type TuneMode } from '../kernels/tuning.js';
 
 export interface LoadModelOptions {
   /** Weight storage: 'f16' halves GPU memory (needs shader-f16; activations stay f32). */
   dtype?: WeightDType;
+  /**
+   * GEMM arithmetic: 'f32' (default; exact as PyTorch f32) or 'f16' — with f16 weights the
+   * linears and patch convs may multiply in f16 (activations rounded to f16 as staged, f32
+   * accumulation on tensor cores), PyTorch autocast's semantics. Needs dtype 'f16'.
+   */
+  math?: GemmMath;
   /** Label for errors (the weights path). */
   label?: string;
   /** Default `activationBudget` for this model's host batches (see BatchOptions). */
@@ -59,6 +66,7 @@ export class EchoClipModel {
     /** The stored `logit_scale` parameter (logits use exp of it). */
     readonly logitScale: number,
     private readonly batchDefaults: { activationBudget?: number; log?: (line: string) => void } = {},
+    readonly math: GemmMath = 'f32',
   ) {}
 
   static async load(gpu: Gpu, source: TensorSource, config: ClipConfig, opts: LoadModelOptions = {}): Promise<EchoClipModel> {
@@ -66,10 +74,12 @@ export class EchoClipModel {
     if (dtype === 'f16' && !gpu.f16) {
       throw new ShapeError('f16 weights', `adapter '${gpu.adapter.description}' has no shader-f16`, { hint: 'use --dtype f32 on this adapter' });
     }
+    const math = opts.math ?? 'f32';
+    if (math === 'f16' && dtype !== 'f16') throw new ShapeError('math f16', 'needs f16 weights', { hint: 'load with dtype f16 (--dtype f16)' });
     const params = await uploadParameters(gpu, source, config, dtype, opts.label ?? 'weights');
     await prepareTuning(gpu, opts.tune ?? 'auto', { cacheDir: opts.cacheDir, log: opts.log });
     const ls = toFloat32(await source.read('logit_scale'), 'logit_scale')[0];
-    return new EchoClipModel(gpu, config, params, dtype, ls, { activationBudget: opts.activationBudget, log: opts.log });
+    return new EchoClipModel(gpu, config, params, dtype, ls, { activationBudget: opts.activationBudget, log: opts.log }, math);
   }
 
   /** GPU bytes held by the weights. */
@@ -79,12 +89,12 @@ export class EchoClipModel {
 
   /** `encode_image` on one GPU batch: normalised pixels [N, 3, H, W] → unnormalised features [N, embed]. */
   encodeImage(pixels: Tensor, capture?: Capture): Tensor {
-    return encodeImageTensor(this.params, this.config.vision, pixels, capture);
+    return encodeImageTensor(this.params, this.config.vision, pixels, capture, this.math);
   }
 
   /** `encode_text` on one GPU batch: ids [N, context] i32 → unnormalised features [N, embed]. */
   encodeText(ids: Tensor, capture?: Capture): Tensor {
-    return encodeTextTensor(this.params, this.config.text, ids, capture);
+    return encodeTextTensor(this.params, this.config.text, ids, capture, this.math);
   }
 
   /** Host API: N preprocessed frames (N×3×S×S floats) → N×embed features, micro-batched. */

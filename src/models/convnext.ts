@@ -8,14 +8,15 @@ import { Tensor } from '../gpu/tensor.js';
 import { patchConv2d } from '../kernels/conv2d.js';
 import { depthwiseConv2dLayerNorm } from '../kernels/depthwise-layernorm.js';
 import { layerNorm } from '../kernels/layernorm.js';
-import { linear } from '../kernels/gemm/index.js';
+import { linear, type GemmMath } from '../kernels/gemm/index.js';
 import { globalAvgPool } from '../kernels/pooling.js';
 import type { VisionConfig } from './config.js';
 import { activationLifecycle, type Capture } from './capture.js';
 import type { ParameterStore } from './parameters.js';
 
 
-export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: Tensor, capture?: Capture): Tensor {
+/** `math` 'f16': the GEMMs may use f16 arithmetic with f16 weights (autocast; see GemmMath). */
+export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: Tensor, capture?: Capture, math: GemmMath = 'f32'): Tensor {
   if (pixels.dtype !== 'f32' || pixels.shape.length !== 4 || pixels.shape[1] !== 3) {
     throw new ShapeError('image input', `must be f32 [N, 3, H, W] (normalised pixels), got ${pixels.dtype} [${pixels.shape.join(', ')}]`);
   }
@@ -23,7 +24,7 @@ export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: 
   const { emit, done } = activationLifecycle(capture);
   const w = (name: string) => p.get(`visual.${name}`);
 
-  let x = emit('visual.trunk.stem.0', patchConv2d(pixels, w('trunk.stem.0.weight'), { inputLayout: 'nchw', bias: w('trunk.stem.0.bias') }));
+  let x = emit('visual.trunk.stem.0', patchConv2d(pixels, w('trunk.stem.0.weight'), { inputLayout: 'nchw', bias: w('trunk.stem.0.bias'), math }));
   let y = emit('visual.trunk.stem', layerNorm(x, w('trunk.stem.1.weight'), w('trunk.stem.1.bias'), { eps }));
   done(x);
   x = y;
@@ -32,7 +33,7 @@ export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: 
     if (s > 0) {
       y = emit(`visual.${sp}.downsample.0`, layerNorm(x, w(`${sp}.downsample.0.weight`), w(`${sp}.downsample.0.bias`), { eps }));
       done(x);
-      x = emit(`visual.${sp}.downsample`, patchConv2d(y, w(`${sp}.downsample.1.weight`), { inputLayout: 'nhwc', bias: w(`${sp}.downsample.1.bias`) }));
+      x = emit(`visual.${sp}.downsample`, patchConv2d(y, w(`${sp}.downsample.1.weight`), { inputLayout: 'nhwc', bias: w(`${sp}.downsample.1.bias`), math }));
       done(y);
     }
     for (let b = 0; b < cfg.depths[s]; b++) {
@@ -43,16 +44,16 @@ export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: 
       const n = depthwiseConv2dLayerNorm(x, w(`${bp}.conv_dw.weight`), { bias: w(`${bp}.conv_dw.bias`), lnWeight: w(`${bp}.norm.weight`), lnBias: w(`${bp}.norm.bias`), eps, convOut: dw });
       if (dw) emit(`visual.${bp}.conv_dw`, dw);
       emit(`visual.${bp}.norm`, n);
-      const h = linear(n, w(`${bp}.mlp.fc1.weight`), w(`${bp}.mlp.fc1.bias`), { gelu: true });
+      const h = linear(n, w(`${bp}.mlp.fc1.weight`), w(`${bp}.mlp.fc1.bias`), { gelu: true, math });
       done(n);
       let out: Tensor;
       if (capture) {
         // The goldens hold the MLP output before the layer-scale multiply: compute it separately.
-        emit(`visual.${bp}.mlp`, linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`)));
-        out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x });
+        emit(`visual.${bp}.mlp`, linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { math }));
+        out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x, math });
       } else {
         // x ← x + gamma ⊙ fc2(h): one fused pass, written in place over the residual stream.
-        out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x, out: x });
+        out = linear(h, w(`${bp}.mlp.fc2.weight`), w(`${bp}.mlp.fc2.bias`), { scale: w(`${bp}.gamma`), residual: x, out: x, math });
       }
       done(h);
       x = emit(b === cfg.depths[s] - 1 ? `visual.${sp}` : `visual.${bp}`, out);
@@ -63,7 +64,7 @@ export function encodeImageTensor(p: ParameterStore, cfg: VisionConfig, pixels: 
   const normed = emit('visual.trunk.head.norm', layerNorm(pooled, w('trunk.head.norm.weight'), w('trunk.head.norm.bias'), { eps }));
   done(pooled);
   emit('visual.trunk', normed);
-  const feat = emit('visual.head', linear(normed, w('head.proj.weight')));
+  const feat = emit('visual.head', linear(normed, w('head.proj.weight'), undefined, { math }));
   done(normed);
   return feat;
 }

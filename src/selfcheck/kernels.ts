@@ -482,7 +482,7 @@ function addPooling(ctx: Ctx, nhwc: [number, number, number, number], rows: [num
     name: 'argmax-pool',
     shape: dims(seq),
     dtypes: ctx.dtypes,
-    variants: tableVariants(ctx.gpu, 'pooling'),
+    variants: tableVariants(ctx.gpu, 'eot-pool'),
     // Ids with repeats of the largest one: the FIRST position of the maximum must be pooled.
     data: (rng, dt) => {
       const ids = Int32Array.from({ length: B * T }, () => rng.int(50));

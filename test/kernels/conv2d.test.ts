@@ -44,10 +44,12 @@ describe('permuteHost / packConv2dWeight', () => {
   });
 });
 
-// Each distinct kernel configuration costs a pipeline compile (~1 s on a CPU adapter): the tiled
-// variant (the real-GPU path) runs the three goldens, the odd shapes run the default variant.
-describe.each<MatmulVariant>(['regblock', 'tiled'])('patchConv2d %s', (variant) => {
-  it.each(['conv_stem', 'conv_stem_224'])('%s: NCHW pixels → NHWC, PyTorch weight order (golden)', async (name) => {
+// Each distinct kernel configuration costs a pipeline compile (~1 s on a CPU adapter): the GPU
+// variants run the three goldens (NCHW k4 stem, NHWC k2 downsample), the odd shapes run the
+// default variant (and split-K once with K = 640, two slices through patch rows).
+describe.each<MatmulVariant>(['regblock', 'tiled', 'tiled128', 'splitk'])('patchConv2d %s', (variant) => {
+  // Split-K (K = 48 here: one slice) runs the stem; its NHWC case is the K = 640 odd shape below.
+  it.each(variant === 'splitk' ? ['conv_stem'] : ['conv_stem', 'conv_stem_224'])('%s: NCHW pixels → NHWC, PyTorch weight order (golden)', async (name) => {
     const gpu = await testGpu();
     const g = await loadGoldens(OPS);
     const x = golden(g, `${name}.in.x`), w = golden(g, `${name}.in.weight`), b = golden(g, `${name}.in.bias`), o = golden(g, `${name}.out`);
@@ -57,7 +59,7 @@ describe.each<MatmulVariant>(['regblock', 'tiled'])('patchConv2d %s', (variant) 
     expect(await y.toFloat32()).toBeAllclose(want.data, { rtol: 0, atol: toleranceFor(OPS, `${name}.out`) });
   });
 
-  it('conv_down: NHWC → NHWC with the packed weight (golden)', async () => {
+  it.skipIf(variant === 'splitk')('conv_down: NHWC → NHWC with the packed weight (golden)', async () => {
     const gpu = await testGpu();
     const g = await loadGoldens(OPS);
     const x = golden(g, 'conv_down.in.x'), w = golden(g, 'conv_down.in.weight'), b = golden(g, 'conv_down.in.bias'), o = golden(g, 'conv_down.out');
@@ -74,9 +76,10 @@ describe('patchConv2d odd shapes', () => {
   // Odd shapes the goldens do not cover: k = s = 3, vec4 NHWC runs (Cin % 4 == 0), a W that
   // leaves a remainder, no bias, batch 3.
   it.each([
-    ['nhwc', [3, 8, 10, 13], [6, 8, 3, 3]],
-    ['nchw', [1, 5, 9, 7], [9, 5, 2, 3]],
-  ] as const)('%s input %j, weight %j against the CPU reference', async (layout, xShape, wShape) => {
+    ['nhwc', [3, 8, 10, 13], [6, 8, 3, 3], undefined],
+    ['nchw', [1, 5, 9, 7], [9, 5, 2, 3], undefined],
+    ['nhwc', [1, 160, 4, 7], [6, 160, 2, 2], 'splitk'],
+  ] as const)('%s input %j, weight %j against the CPU reference (variant %s)', async (layout, xShape, wShape, variant) => {
     const gpu = await testGpu();
     const x = randomArray(xShape.reduce((p: number, d: number) => p * d, 1), 41);
     const w = randomArray(wShape.reduce((p: number, d: number) => p * d, 1), 42);
@@ -84,14 +87,14 @@ describe('patchConv2d odd shapes', () => {
     const want = permuteHost(ref.data, ref.shape, NCHW_TO_NHWC);
     const xs = layout === 'nhwc' ? permuteHost(x, xShape, NCHW_TO_NHWC) : { data: x, shape: [...xShape] };
     const ws = layout === 'nhwc' ? packConv2dWeight(w, wShape) : { data: w, shape: [...wShape] };
-    const y = patchConv2d(Tensor.from(gpu, xs.data, xs.shape), Tensor.from(gpu, ws.data, ws.shape), { inputLayout: layout });
+    const y = patchConv2d(Tensor.from(gpu, xs.data, xs.shape), Tensor.from(gpu, ws.data, ws.shape), { inputLayout: layout, variant });
     expect(y.shape).toEqual(want.shape);
     expect(await y.toFloat32()).toBeAllclose(want.data, { rtol: 1e-5, atol: 1e-5 });
   });
 });
 
 describe('patchConv2d f16 storage', () => {
-  it('conv_stem_224 and conv_down with f16 input and weight, f32 accumulation (within 2e-3)', async () => {
+  it.each<MatmulVariant | undefined>([undefined, 'tiled128-f16'])('conv_stem_224 and conv_down with f16 input and weight (variant %s, within 2e-3)', async (variant) => {
     const gpu = await testGpu();
     if (!gpu.f16) {
       // SwiftShader has no shader-f16: f16 tensors must be refused with the typed error.
@@ -103,7 +106,7 @@ describe('patchConv2d f16 storage', () => {
       const x = golden(g, `${name}.in.x`), w = golden(g, `${name}.in.weight`), b = golden(g, `${name}.in.bias`), o = golden(g, `${name}.out`);
       const xs = layout === 'nhwc' ? permuteHost(x.data as Float32Array, x.shape, NCHW_TO_NHWC) : { data: x.data as Float32Array, shape: x.shape };
       const ws = layout === 'nhwc' ? packConv2dWeight(w.data as Float32Array, w.shape) : { data: w.data as Float32Array, shape: w.shape };
-      const y = patchConv2d(Tensor.from(gpu, xs.data, xs.shape, 'f16'), Tensor.from(gpu, ws.data, ws.shape, 'f16'), { inputLayout: layout, bias: Tensor.from(gpu, b.data, b.shape), dtype: 'f32' });
+      const y = patchConv2d(Tensor.from(gpu, xs.data, xs.shape, 'f16'), Tensor.from(gpu, ws.data, ws.shape, 'f16'), { inputLayout: layout, bias: Tensor.from(gpu, b.data, b.shape), dtype: 'f32', variant });
       const want = permuteHost(o.data as Float32Array, o.shape, NCHW_TO_NHWC).data;
       expect(await y.toFloat32()).toBeAllclose(want, { rtol: 2e-3, atol: 2e-3 * maxAbs(want) });
     }

@@ -71,11 +71,28 @@ describe('fused residual + scale epilogue (ConvNeXt: x + gamma ⊙ (h·Wᵀ + b)
   });
 });
 
+describe.each<MatmulVariant>(['tiled128', 'splitk'])('fused epilogues, GPU variant %s', (variant) => {
+  // K = 520 gives split-K two slices, so the summing pass applies the epilogue to real partials.
+  it.each([[30, 13, 520, true], [9, 8, 520, false]])('M=%i N=%i K=%i: bias, GELU, scale, residual (in place: %s)', async (M, N, K, inPlace) => {
+    const gpu = await testGpu();
+    const h = randomArray(M * K, 61).map((v) => v * 0.1), w = randomArray(N * K, 62), b = randomArray(N, 63), gamma = randomArray(N, 64), res = randomArray(M * N, 65);
+    const want = matmulRef(h, w, M, N, K, { transB: true }).map((v, i) => res[i] + gamma[i % N] * geluRef(v + b[i % N]));
+    const rt = Tensor.from(gpu, res, [M, N]);
+    const y = linear(Tensor.from(gpu, h, [M, K]), Tensor.from(gpu, w, [N, K]), Tensor.from(gpu, b, [N]), {
+      gelu: true, scale: Tensor.from(gpu, gamma, [N]), residual: rt, out: inPlace ? rt : undefined, variant,
+    });
+    if (inPlace) expect(y).toBe(rt);
+    expect(await y.toFloat32()).toBeAllclose(want, { rtol: 1e-5, atol: 1e-5 });
+  });
+});
+
 describe('f16 storage, f32 accumulation', () => {
   // Real text-tower shape (in_proj) plus an odd one; f16 weights with f32 activations, and
   // everything f16. Compared with the f32 CPU result: f16 storage rounds each operand by ≤ 2^-11.
   it.each([
     [77, 1536, 512, 'weights', 'regblock'], [77, 1536, 512, 'all', 'regblock'], [33, 29, 37, 'all', 'tiled'],
+    // fc2's split-K shape (8 slices) with f16 weights (tiled128-f16: matmul.test.ts and below).
+    [77, 256, 2048, 'weights', 'splitk'],
   ] as const)('M=%i N=%i K=%i, f16 %s (%s)', async (M, N, K, which, variant) => {
     const gpu = await testGpu();
     // SwiftShader has no shader-f16: there f16 tensors must be refused with the typed error.
@@ -89,6 +106,21 @@ describe('f16 storage, f32 accumulation', () => {
     const bt = Tensor.from(gpu, b, [N], which === 'all' ? 'f16' : 'f32');
     const y = linear(xt, Tensor.from(gpu, w, [N, K], 'f16'), bt, { variant });
     expect(y.dtype).toBe(which === 'all' ? 'f16' : 'f32');
+    expect(await y.toFloat32()).toBeAllclose(want, { rtol: 2e-3, atol: 2e-3 * maxAbs(want) });
+  });
+});
+
+describe('tiled128-f16 fused epilogue, all f16', () => {
+  it('x += gamma ⊙ GELU(h·Wᵀ + b) in place (f32 epilogue on f16 storage)', async () => {
+    const gpu = await testGpu();
+    if (!gpu.f16) return; // f16 tensors are refused without shader-f16 (tested above)
+    const [M, N, K] = [30, 16, 520];
+    const up = (a: Float32Array, shape: number[]) => Tensor.from(gpu, a, shape, 'f16');
+    const h = up(randomArray(M * K, 66), [M, K]), w = up(randomArray(N * K, 67).map((v) => v * 0.1), [N, K]);
+    const b = up(randomArray(N, 68), [N]), gamma = up(randomArray(N, 69), [N]), x = up(randomArray(M * N, 70), [M, N]);
+    const [hf, wf, bf, gf, xf] = await Promise.all([h, w, b, gamma, x].map((t) => t.toFloat32()));
+    const want = matmulRef(hf, wf, M, N, K, { transB: true }).map((v, i) => xf[i] + gf[i % N] * geluRef(v + bf[i % N]));
+    const y = linear(h, w, b, { gelu: true, scale: gamma, residual: x, out: x, variant: 'tiled128-f16' });
     expect(await y.toFloat32()).toBeAllclose(want, { rtol: 2e-3, atol: 2e-3 * maxAbs(want) });
   });
 });

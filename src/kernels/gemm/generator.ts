@@ -1,13 +1,25 @@
 // The parts every GEMM variant shares: storage bindings with dtype-aware accessors, A/B
 // addressing (rows, transposed columns, convolution patches), and the fused epilogue with its
 // guarded row store. A variant's body (regblock.ts, tiled.ts, …) only computes accumulators.
-import { wgslFloatType, wgslParamsStruct, wgslStorage, type FloatDType } from '../wgsl.js';
-import type { GemmKey } from './types.js';
+import { packParams, wgslFloatType, wgslParamsStruct, wgslStorage, type FloatDType } from '../wgsl.js';
+import type { GemmCall, GemmKey } from './types.js';
 
 export const PARAMS = wgslParamsStruct('Params', [
   'M', 'N', 'K', 'batch', 'strideA', 'strideB', 'strideC', 'rowBlocks',
   'Ho', 'Wo', 'sN', 'sOy', 'sOx', 'segLen', 'segInner', 'segOuterStride', 'segInnerStride',
+  // Split-K: K values per slice and the number of slices (K and 1 for every other kernel).
+  'kChunk', 'slices',
 ]);
+
+/** The uniform block of one GEMM dispatch (PARAMS order); a plain matmul is one patch segment per row. */
+export function gemmParams(g: GemmCall, rowBlocks: number, slices = 1, kChunk = g.K): Uint32Array {
+  const p = g.patch ?? { Ho: 1, Wo: 1, sN: 0, sOy: 0, sOx: 0, segLen: Math.max(g.K, 1), segInner: 1, segOuterStride: 0, segInnerStride: 0 };
+  return packParams(PARAMS.bytes, [
+    g.M, g.N, g.K, g.batch, g.strideA, g.strideB, g.M * g.N, rowBlocks,
+    p.Ho, p.Wo, p.sN, p.sOy, p.sOx, p.segLen, p.segInner, p.segOuterStride, p.segInnerStride,
+    kChunk, slices,
+  ]);
+}
 
 /**
  * Storage declaration plus element accessors for one float array: `ld_X(i)` (element i, as f32),
@@ -30,15 +42,23 @@ function floatArray(binding: number, name: string, dtype: FloatDType, vec: boole
   return code;
 }
 
-export function bindings(k: GemmKey): { code: string; storage: ('read' | 'read_write')[] } {
+/**
+ * The kernel's storage bindings in order: A, B (or, for split-K's summing pass, the f32 partials
+ * P [slices, batch, M, N]), then the epilogue tensors, C, and the uniforms.
+ */
+export function bindings(k: GemmKey, inputs: 'operands' | 'partials' = 'operands'): { code: string; storage: ('read' | 'read_write')[] } {
   let code = '';
   const storage: ('read' | 'read_write')[] = [];
   const add = (name: string, dtype: FloatDType, vec: boolean, access: 'read' | 'read_write') => {
     code += floatArray(storage.length, name, dtype, vec, access);
     storage.push(access);
   };
-  add('A', k.tA, k.vecA, 'read');
-  add('B', k.tB, k.vecB, 'read');
+  if (inputs === 'partials') {
+    add('P', 'f32', k.vecC, 'read');
+  } else {
+    add('A', k.tA, k.vecA, 'read');
+    add('B', k.tB, k.vecB, 'read');
+  }
   if (k.bias) add('Bias', k.tBias, false, 'read');
   if (k.scale) add('Scale', k.tScale, false, 'read');
   if (k.residual === 'separate') add('R', k.tR, k.vecC, 'read');
@@ -110,15 +130,18 @@ fn storeRow(b: u32, row: u32, c0: u32, acc: vec4f, cols: EpilogueCols) {
 `;
 }
 
-/** Epilogue over `rows` accumulator rows named by `acc(i)` (copied into an array, then a row loop). */
-export function storeRows(rows: number, acc: (i: number) => string): string {
+/**
+ * Epilogue over `rows` accumulator rows named by `acc(i)` (copied into an array, then a row loop):
+ * rows r0.., columns c0..c0+3 of C's batch `cBatch` (split-K partials: slice·batch + b).
+ */
+export function storeRows(rows: number, acc: (i: number) => string, cBatch = 'b'): string {
   return `let accs = array<vec4f, ${rows}>(${[...Array(rows).keys()].map(acc).join(', ')});
   // A runtime trip count keeps compilers from unrolling the loop (and the epilogue) again.
   // (r0 may lie past M in the tiled variant's edge tiles: no rows then.)
   let nrows = select(0u, min(${rows}u, p.M - r0), r0 < p.M);
   let cols = epilogueCols(c0);
   for (var ri = 0u; ri < nrows; ri++) {
-    storeRow(b, r0 + ri, c0, accs[ri], cols);
+    storeRow(${cBatch}, r0 + ri, c0, accs[ri], cols);
   }`;
 }
 

@@ -3,7 +3,7 @@ import { ShapeError } from '../../errors.js';
 import { Tensor } from '../../gpu/tensor.js';
 import type { FloatDType } from '../wgsl.js';
 import { recordGemm } from './record.js';
-import type { GemmEpilogue, MatmulOptions, MatmulVariant } from './types.js';
+import type { GemmEpilogue, GemmMath, MatmulOptions, MatmulVariant } from './types.js';
 
 function dims(t: Tensor, what: string): { batch: number; r: number; c: number } {
   if (t.shape.length < 2) throw new ShapeError(`matmul ${what}`, `needs at least 2 dimensions, got [${t.shape.join(', ')}]`);
@@ -37,13 +37,15 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   recordGemm(gpu, {
     name: 'matmul', a, b, out, M, N, K, batch,
     strideA: aBatched ? M * K : 0, strideB: bBatched ? K * N : 0,
-    transA, transB, epilogue: opts, variant: opts.variant,
+    transA, transB, epilogue: opts, variant: opts.variant, math: opts.math,
   });
   return out;
 }
 
 export interface LinearOptions extends GemmEpilogue {
   variant?: MatmulVariant;
+  /** Arithmetic the automatic variant choice may use (GemmMath; default 'f32'). */
+  math?: GemmMath;
   out?: Tensor;
   /** dtype of a newly allocated output (default: x's dtype). */
   dtype?: FloatDType;
@@ -67,7 +69,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor, opts: LinearOpt
   if (out.size !== M * N) throw new ShapeError('linear out', `must hold ${M * N} values ([${[...lead, N].join(', ')}]), has ${out.size}`);
   recordGemm(gpu, {
     name: 'linear', a: x, b: weight, out, M, N, K, batch: 1, strideA: 0, strideB: 0,
-    transB: true, epilogue: { ...opts, bias: bias ?? opts.bias }, variant: opts.variant,
+    transB: true, epilogue: { ...opts, bias: bias ?? opts.bias }, variant: opts.variant, math: opts.math,
   });
   return out;
 }

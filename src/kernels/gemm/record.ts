@@ -2,9 +2,11 @@
 import { ShapeError } from '../../errors.js';
 import type { Gpu } from '../../gpu/device.js';
 import type { Tensor } from '../../gpu/tensor.js';
-import { checkFloatTensor, foldWorkgroups, packParams, WGSL_ERF, wgslEnableF16, type FloatDType } from '../wgsl.js';
-import { addressing, bindings, epilogue, PARAMS } from './generator.js';
-import { defaultMatmulVariant } from './select.js';
+import { checkFloatTensor, foldWorkgroups, WGSL_ERF, wgslEnableF16, type FloatDType } from '../wgsl.js';
+import { addressing, bindings, epilogue, gemmParams, PARAMS } from './generator.js';
+import { checkVariantFits, selectGemmVariant } from './select.js';
+import type { GemmDispatcher } from './splitk.js';
+import { requireSubgroupMatrixShape } from './subgroup-matrix.js';
 import type { ALayout, GemmCall, GemmEpilogue, GemmKey } from './types.js';
 import { GEMM_VARIANTS } from './variants.js';
 
@@ -13,7 +15,7 @@ import { GEMM_VARIANTS } from './variants.js';
 export function gemmWgsl(k: GemmKey): { code: string; storage: ('read' | 'read_write')[] } {
   const f16 = [k.tA, k.tB, k.tC, k.bias ? k.tBias : 'f32', k.scale ? k.tScale : 'f32', k.residual === 'separate' ? k.tR : 'f32'].includes('f16');
   const b = bindings(k);
-  const code = wgslEnableF16(f16) + PARAMS.code + b.code + (k.gelu ? WGSL_ERF : '') + addressing(k) + epilogue(k) + GEMM_VARIANTS[k.variant].body(k);
+  const code = (GEMM_VARIANTS[k.variant].directives?.(k) ?? '') + wgslEnableF16(f16) + PARAMS.code + b.code + (k.gelu ? WGSL_ERF : '') + addressing(k) + epilogue(k) + GEMM_VARIANTS[k.variant].body(k);
   return { code, storage: b.storage };
 }
 
@@ -46,7 +48,8 @@ export function recordGemm(gpu: Gpu, g: GemmCall): void {
   checkEpilogue(gpu, g.name, e, N, out);
   if (out.buffer === g.a.buffer || out.buffer === g.b.buffer) throw new ShapeError(`${g.name} out`, 'shares a buffer with an input', { hint: 'write to a separate tensor' });
   if (M === 0 || N === 0 || batch === 0) return;
-  const variant = g.variant ?? defaultMatmulVariant(gpu);
+  const variant = g.variant ?? selectGemmVariant(gpu, { M, N, K, batch, dtypes: [g.a.dtype, g.b.dtype], math: g.math ?? 'f32' });
+  checkVariantFits(gpu, g, variant);
   const aLayout: ALayout = g.patch ? 'patch' : g.transA ? 'cols' : 'rows';
   const pt = g.patch;
   const vecA =
@@ -74,26 +77,33 @@ export function recordGemm(gpu: Gpu, g: GemmCall): void {
     vecC: N % 4 === 0,
     seg4: aLayout === 'patch' && vecA && pt!.segLen === 4,
     kTail: (pt ? pt.segLen : K) % 4 !== 0,
+    ...(variant === 'subgroup-matrix' ? { sgm: requireSubgroupMatrixShape(gpu) } : {}),
   };
   if (K === 0 && !e.bias && !e.gelu && residual === 'none') {
     gpu.recorder.clearBuffer(out.buffer, out.byteOffset, Math.ceil(out.byteLength / 4) * 4);
     return;
   }
-  const { code, storage } = gemmWgsl(key);
   const spec = GEMM_VARIANTS[variant];
-  const rowBlocks = Math.ceil(M / spec.rowsPerGroup);
-  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const [gy, gz] = foldWorkgroups(rowBlocks * batch, max);
-  const binds = [g.a, g.b, ...(e.bias ? [e.bias] : []), ...(e.scale ? [e.scale] : []), ...(residual === 'separate' ? [e.residual!] : []), out];
-  const p = pt ?? { Ho: 1, Wo: 1, sN: 0, sOy: 0, sOx: 0, segLen: Math.max(K, 1), segInner: 1, segOuterStride: 0, segInnerStride: 0 };
-  gpu.dispatch({
-    kernel: { name: `${g.name}/${variant}`, code, storage, uniformBytes: PARAMS.bytes },
-    bindings: binds,
-    uniforms: packParams(PARAMS.bytes, [
-      M, N, K, batch, g.strideA, g.strideB, M * N, rowBlocks,
-      p.Ho, p.Wo, p.sN, p.sOy, p.sOx, p.segLen, p.segInner, p.segOuterStride, p.segInnerStride,
-    ]),
-    workgroups: [Math.ceil(N / spec.colsPerGroup), gy, gz],
-  });
+  if (spec.record) spec.record(gpu, g, key, dispatchGemm);
+  else dispatchGemm(gpu, g, key, { out, slices: 1, kChunk: K, label: variant });
 }
+
+/**
+ * One dispatch of the kernel `key` names: the epilogue tensors the key uses, then `d.out`; the grid
+ * covers column blocks × (row blocks · batch · slices), folded over y and z.
+ */
+const dispatchGemm: GemmDispatcher = (gpu, g, key, d) => {
+  const { code, storage } = gemmWgsl(key);
+  const spec = GEMM_VARIANTS[key.variant];
+  const e = g.epilogue;
+  const rowBlocks = Math.ceil(g.M / spec.rowsPerGroup);
+  const [gy, gz] = foldWorkgroups(rowBlocks * g.batch * d.slices, gpu.limits.maxComputeWorkgroupsPerDimension);
+  const binds = [g.a, g.b, ...(key.bias ? [e.bias!] : []), ...(key.scale ? [e.scale!] : []), ...(key.residual === 'separate' ? [e.residual!] : []), d.out];
+  gpu.dispatch({
+    kernel: { name: `${g.name}/${d.label}`, code, storage, uniformBytes: PARAMS.bytes },
+    bindings: binds,
+    uniforms: gemmParams(g, rowBlocks, d.slices, d.kChunk),
+    workgroups: [Math.ceil(g.N / spec.colsPerGroup), gy, gz],
+  });
+};
 

@@ -4,7 +4,7 @@ import type { Tensor } from '../../gpu/tensor.js';
 import type { FloatDType } from '../wgsl.js';
 
 /** A GEMM kernel variant (the rows of the variant table, gemm/variants.ts). */
-export type MatmulVariant = 'regblock' | 'tiled';
+export type MatmulVariant = 'regblock' | 'tiled' | 'tiled128' | 'tiled128-f16' | 'splitk' | 'subgroup-matrix';
 
 /** The fused epilogue: out = residual + scale ⊙ act(acc + bias). */
 export interface GemmEpilogue {
@@ -21,7 +21,16 @@ export interface GemmEpilogue {
   residual?: Tensor;
 }
 
+/**
+ * Arithmetic a GEMM may use. 'f32' (default): products and sums in f32 whatever the storage (exact
+ * as ever). 'f16': the f16-arithmetic variants (tiled128-f16, subgroup-matrix) may be chosen when B
+ * is f16; an f32 A is then rounded to f16 while staged — PyTorch autocast's semantics for matmuls.
+ */
+export type GemmMath = 'f32' | 'f16';
+
 export interface MatmulOptions extends GemmEpilogue {
+  /** Arithmetic the automatic variant choice may use (default 'f32'). */
+  math?: GemmMath;
   transA?: boolean;
   transB?: boolean;
   /** Force a variant (default: by adapter). */
@@ -76,6 +85,26 @@ export interface GemmKey {
   seg4: boolean;
   /** K (or the patch segment length) is not a multiple of 4: emit the scalar remainder loop. */
   kTail: boolean;
+  /** The 'subgroup-matrix' variant's fragment shape and workgroup size (that variant only). */
+  sgm?: SubgroupMatrixShape;
+}
+
+/**
+ * One subgroup-matrix GEMM configuration: the adapter's fragment shape (left M×K, right K×N,
+ * result M×N; f16 components), the result component type and the workgroup size (a multiple of
+ * the adapter's maximum subgroup size, as Dawn requires).
+ */
+export interface SubgroupMatrixShape {
+  M: number;
+  N: number;
+  K: number;
+  result: 'f32' | 'f16';
+  wg: number;
+  /**
+   * Tests only: plain-WGSL stand-ins for the subgroup-matrix builtins with this many invocations
+   * per emulated subgroup, so CPU adapters (which lack the feature) check the tiling and epilogue.
+   */
+  emulate?: number;
 }
 
 /** A fully described GEMM for `recordGemm` (matmul, linear and the convolutions build these). */
@@ -96,5 +125,6 @@ export interface GemmCall {
   patch?: GemmPatch;
   epilogue: GemmEpilogue;
   variant?: MatmulVariant;
+  math?: GemmMath;
 }
 
