@@ -1,12 +1,13 @@
 // Test-only access to ../shared (read-only reference data): golden tensors and comparison helpers.
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import path from 'node:path';
 import type { HostTensor } from '../../src/io/dtype.js';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import { VideoDecodeError } from '../../src/errors.js';
 import { expect } from 'vitest';
 import type { EncodedFrame } from '../../src/video/container.js';
-import { readVideo } from '../../src/video/video.js';
+import { readVideo, readVideoAsync } from '../../src/video/video.js';
 
 export const SHARED = process.env.ECHOCLIP_SHARED ?? path.resolve(import.meta.dirname, '../../../shared');
 export const sharedPath = (...parts: string[]): string => path.join(SHARED, ...parts);
@@ -98,4 +99,34 @@ export function decodesOrRejects(bytes: Uint8Array): void {
 export function payload(f: EncodedFrame): Uint8Array {
   if (f.kind === 'stream') throw new Error('a stream picture has no payload of its own');
   return f.bytes;
+}
+
+/**
+ * The async fuzz harness's input: a copy of one seed file with 1–6 bytes set at positions from
+ * `from` on (relative, so every seed size is covered), optionally truncated.
+ */
+export function mutatedSeed(seeds: readonly Uint8Array[], from = 0): fc.Arbitrary<Uint8Array> {
+  return fc
+    .tuple(
+      fc.integer({ min: 0, max: seeds.length - 1 }),
+      fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+      fc.option(fc.nat(), { nil: undefined }),
+    )
+    .map(([which, edits, cut]) => {
+      let b = seeds[which]!.slice();
+      for (const [at, v] of edits) b[from + Math.floor(at * (b.length - 1 - from))] = v;
+      return cut === undefined ? b : b.subarray(0, cut % b.length);
+    });
+}
+
+/** Reads the first frame (whole RGB) or fails with a VideoDecodeError; true when it decoded. */
+export async function decodesOrRejectsAsync(b: Uint8Array): Promise<boolean> {
+  try {
+    const r = await readVideoAsync(b, { frames: '0:1' });
+    expect(r.frames[0]!.data.length).toBe(r.frames[0]!.width * r.frames[0]!.height * 3);
+    return true;
+  } catch (e) {
+    if (!(e instanceof VideoDecodeError)) throw e;
+    return false;
+  }
 }
