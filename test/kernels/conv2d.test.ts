@@ -59,7 +59,7 @@ describe.each<MatmulVariant>(['regblock', 'tiled', 'tiled128', 'splitk'])('patch
     expect(await y.toFloat32()).toBeAllclose(want.data, { rtol: 0, atol: toleranceFor(OPS, `${name}.out`) });
   });
 
-  it.skipIf(variant === 'splitk')('conv_down: NHWC → NHWC with the packed weight (golden)', async () => {
+  it('conv_down: NHWC → NHWC with the packed weight (golden)', async () => {
     const gpu = await testGpu();
     const g = await loadGoldens(OPS);
     const x = golden(g, 'conv_down.in.x'), w = golden(g, 'conv_down.in.weight'), b = golden(g, 'conv_down.in.bias'), o = golden(g, 'conv_down.out');
