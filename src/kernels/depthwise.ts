@@ -208,6 +208,14 @@ function generateDepthwiseWgsl(k: DwKey): string {
     k.bias ? wgslStorage(2, 'Bias', `array<${wgslFloatType(k.tB, k.vec)}>`, 'read') : ''
   }${wgslStorage(k.bias ? 3 : 2, 'Y', `array<${wgslFloatType(k.tO, k.vec)}>`, 'read_write')}@group(0) @binding(${k.bias ? 4 : 3}) var<uniform> p: Params;
 `;
+  // Invocation / workgroup index → (channel part fastest, x block, y block, image).
+  const tileIndex = (v: string, c: string, cs: string) => `  let ${c} = ${v} % ${cs};
+  var t = ${v} / ${cs};
+  let xb = t % p.XB;
+  t = t / p.XB;
+  let yb = t % p.YB;
+  let n = t / p.YB;
+`;
   const bias = `  let b = ${k.bias ? `${V}(Bias[c4])` : `${V}(0.0)`};\n`;
   if (!h) {
     return /* wgsl */ `${decls}
@@ -216,13 +224,7 @@ ${wgslPaddedRowLoad('X', V, 'p.W', 'p.C4')}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let id = (wid.y * nwg.x + wid.x) * ${WG}u + lid.x;
   if (id >= p.total) { return; }
-  let c4 = id % p.C4;
-  var t = id / p.C4;
-  let xb = t % p.XB;
-  t = t / p.XB;
-  let yb = t % p.YB;
-  let n = t / p.YB;
-  let ox0 = xb * ${k.tw}u;
+${tileIndex('id', 'c4', 'p.C4')}  let ox0 = xb * ${k.tw}u;
   let oy0 = yb * ${k.th}u;
   let ix0 = i32(ox0) - i32(p.padX);
   let iy0 = i32(oy0) - i32(p.padY);
@@ -238,13 +240,7 @@ ${bias}${body}}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
   let g = wid.y * nwg.x + wid.x;
   if (g >= p.total) { return; } // uniform per workgroup: the barrier below stays uniform
-  let cg = g % p.CG;
-  var t = g / p.CG;
-  let xb = t % p.XB;
-  t = t / p.XB;
-  let yb = t % p.YB;
-  let n = t / p.YB;
-  let iyT = i32(yb * ${TH}u) - i32(p.padY);
+${tileIndex('g', 'cg', 'p.CG')}  let iyT = i32(yb * ${TH}u) - i32(p.padY);
   let ixT = i32(xb * ${TW}u) - i32(p.padX);
   for (var i = li; i < ${HH * HW * L}u; i += ${wgSize}u) {
     let c = cg * ${L}u + i % ${L}u;

@@ -210,13 +210,13 @@ fn ldx(rowBase: u32, x: i32, c: u32) -> ${T} {
 }
 
 /**
- * A WGSL generator that returns the same string for the same (JSON-serialisable) arguments. For
- * the fully unrolled kernels (the 7×7 depthwise tile is 75 KB of WGSL, ~0.9 ms to build): building
- * it per dispatch cost more CPU than the dispatch, and a reused string keeps its hash for the
- * pipeline cache.
+ * A WGSL generator that returns the same result for the same (JSON-serialisable) arguments. For
+ * the fully unrolled kernels (the 7×7 depthwise tile is 75 KB of WGSL, ~0.9 ms to build) and the
+ * GEMM family (16–62 µs per key, ~100 GEMMs per image-tower pass): building per dispatch cost CPU a
+ * real GPU waits on, and a reused string keeps its hash for the pipeline cache.
  */
-export function cachedWgsl<A extends unknown[]>(generate: (...args: A) => string): (...args: A) => string {
-  const cache = new Map<string, string>();
+export function cachedWgsl<A extends unknown[], R = string>(generate: (...args: A) => R): (...args: A) => R {
+  const cache = new Map<string, R>();
   return (...args: A) => {
     const key = JSON.stringify(args);
     let code = cache.get(key);

@@ -2,7 +2,7 @@
 import { ShapeError } from '../../errors.js';
 import type { Gpu } from '../../gpu/device.js';
 import type { Tensor } from '../../gpu/tensor.js';
-import { checkFloatTensor, foldWorkgroups, WGSL_ERF, wgslEnableF16, type FloatDType } from '../wgsl.js';
+import { cachedWgsl, checkFloatTensor, foldWorkgroups, WGSL_ERF, wgslEnableF16, type FloatDType } from '../wgsl.js';
 import { addressing, bindings, epilogue, gemmParams, PARAMS } from './generator.js';
 import { checkVariantFits, selectGemmVariant } from './select.js';
 import type { GemmDispatcher } from './splitk.js';
@@ -12,12 +12,12 @@ import { GEMM_VARIANTS } from './variants.js';
 
 
 /** WGSL for one GEMM configuration (exported for tests and the benchmark). */
-export function gemmWgsl(k: GemmKey): { code: string; storage: ('read' | 'read_write')[] } {
+export const gemmWgsl = cachedWgsl((k: GemmKey): { code: string; storage: ('read' | 'read_write')[] } => {
   const f16 = [k.tA, k.tB, k.tC, k.bias ? k.tBias : 'f32', k.scale ? k.tScale : 'f32', k.residual === 'separate' ? k.tR : 'f32'].includes('f16');
   const b = bindings(k);
   const code = (GEMM_VARIANTS[k.variant].directives?.(k) ?? '') + wgslEnableF16(f16) + PARAMS.code + b.code + (k.gelu ? WGSL_ERF : '') + addressing(k) + epilogue(k) + GEMM_VARIANTS[k.variant].body(k);
   return { code, storage: b.storage };
-}
+});
 
 function sameBuffer(x: Tensor, y: Tensor): boolean {
   return x.buffer === y.buffer && x.byteOffset === y.byteOffset;

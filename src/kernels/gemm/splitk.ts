@@ -10,7 +10,7 @@
 // released once both are recorded.
 import type { Gpu } from '../../gpu/device.js';
 import { Tensor } from '../../gpu/tensor.js';
-import { foldWorkgroups, WGSL_ERF, wgslEnableF16, wgslFoldedMain } from '../wgsl.js';
+import { cachedWgsl, foldWorkgroups, WGSL_ERF, wgslEnableF16, wgslFoldedMain } from '../wgsl.js';
 import { bindings, epilogue, gemmParams, PARAMS } from './generator.js';
 import { SPLITK_TILE } from './tiled.js';
 import type { GemmCall, GemmKey } from './types.js';
@@ -36,7 +36,7 @@ export function splitKPlan(gpu: Gpu, M: number, N: number, K: number, batch: num
 }
 
 /** WGSL of the summing pass: P [S, batch·M, N] → epilogue → C. */
-export function splitKSumWgsl(k: GemmKey): { code: string; storage: ('read' | 'read_write')[] } {
+export const splitKSumWgsl = cachedWgsl((k: GemmKey): { code: string; storage: ('read' | 'read_write')[] } => {
   const f16 = [k.tC, k.bias ? k.tBias : 'f32', k.scale ? k.tScale : 'f32', k.residual === 'separate' ? k.tR : 'f32'].includes('f16');
   const b = bindings(k, 'partials');
   // Whole vec4 when N % 4 == 0; else 4 clamped scalars (storeRow drops the columns past N).
@@ -57,7 +57,7 @@ export function splitKSumWgsl(k: GemmKey): { code: string; storage: ('read' | 'r
 }
 `;
   return { code, storage: b.storage };
-}
+});
 
 /** Records one GEMM dispatch of `key` into `out` (record.ts's path, passed in to avoid an import cycle). */
 export type GemmDispatcher = (gpu: Gpu, g: GemmCall, key: GemmKey, d: { out: Tensor; slices: number; kChunk: number; label: string }) => void;
